@@ -1,0 +1,136 @@
+"""Attack recipes: the per-example result record and the wrapper every recipe's search runs in.
+
+A recipe (TextAttack's decomposition: goal + constraints + transformation + search) implements
+:meth:`AttackRecipe.search` on one example whose clean prediction is correct; the wrapper here
+handles what is common to all: the clean prediction, skipping misclassified examples, timing,
+honest query counts and the result record.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.assets import AssetConfig
+from bench.data import Example, TextInput
+from bench.victim import Victim
+from attacks.text import Words, get_field, with_field
+
+SUCCESS = "success"
+FAILED = "failed"
+SKIPPED = "skipped"  # the clean prediction was already wrong: nothing to attack
+
+
+@dataclass
+class AttackResult:
+    """One attacked example (a line of the cell's ``.examples.jsonl``)."""
+
+    uid: str
+    label: int
+    status: str
+    original: TextInput
+    adversarial: TextInput
+    original_pred: int
+    original_probs: list[float]
+    final_pred: int
+    final_probs: list[float]
+    n_words: int
+    words_changed: int
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    queries: int = 0
+    forwards: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+
+    @property
+    def perturbed_fraction(self) -> float:
+        return self.words_changed / self.n_words if self.n_words else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["perturbed_fraction"] = self.perturbed_fraction
+        for key in ("original", "adversarial"):
+            if isinstance(row[key], tuple):
+                row[key] = list(row[key])
+        return row
+
+
+@dataclass
+class Outcome:
+    """What a search returns: the substitutions it settled on, and why it stopped."""
+
+    substitutions: dict[int, str]
+    reason: str = ""
+
+
+@dataclass
+class AttackContext:
+    """One example being attacked: the inputs, the attacked field, its words and the clean probabilities."""
+
+    victim: Victim
+    example: Example
+    field: int
+    words: Words
+    probs: np.ndarray
+    start_queries: int = 0
+
+    def queries_used(self) -> int:
+        """Queries this example has cost so far (the clean prediction included)."""
+        return self.victim.counts.queries - self.start_queries
+
+    @property
+    def label(self) -> int:
+        return self.example.label
+
+    def text_with(self, subs: dict[int, str]) -> TextInput:
+        return with_field(self.example.inputs, self.field, self.words.replace(subs))
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """A recipe without settings."""
+
+
+class AttackRecipe:
+    """Base class: subclasses set ``Settings`` (a frozen dataclass) and implement :meth:`search`."""
+
+    Settings: ClassVar[type] = NoSettings
+
+    def __init__(self, settings: Any, assets: AssetConfig) -> None:
+        self.settings = settings
+        self.assets = assets
+
+    def search(self, ctx: AttackContext) -> Outcome:
+        raise NotImplementedError
+
+    def attack(self, victim: Victim, example: Example, field: int) -> AttackResult:
+        start = time.perf_counter()
+        victim.clear_cache()
+        before = victim.snapshot()
+        inputs = example.inputs
+        words = Words.split(get_field(inputs, field))
+        probs = victim.predict_proba([inputs])[0]
+        pred = int(probs.argmax())
+        base = dict(uid=example.uid, label=example.label, original=inputs, original_pred=pred,
+                    original_probs=probs.tolist(), n_words=len(words))
+        if pred != example.label:
+            used = victim.snapshot().minus(before)
+            return AttackResult(status=SKIPPED, adversarial=inputs, final_pred=pred, final_probs=probs.tolist(),
+                                words_changed=0, queries=used.queries, forwards=used.forwards,
+                                seconds=time.perf_counter() - start, reason="clean prediction wrong", **base)
+        ctx = AttackContext(victim, example, field, words, probs, before.queries)
+        outcome = self.search(ctx)
+        adversarial = ctx.text_with(outcome.substitutions)
+        final = victim.predict_proba([adversarial])[0]
+        final_pred = int(final.argmax())
+        changes = [{"index": i, "original": words.word(i), "substitute": s}
+                   for i, s in sorted(outcome.substitutions.items())]
+        used = victim.snapshot().minus(before)
+        victim.clear_cache()
+        return AttackResult(status=SUCCESS if final_pred != example.label else FAILED, adversarial=adversarial,
+                            final_pred=final_pred, final_probs=final.tolist(), words_changed=len(outcome.substitutions),
+                            changes=changes, queries=used.queries, forwards=used.forwards,
+                            seconds=time.perf_counter() - start, reason=outcome.reason, **base)

@@ -1,0 +1,182 @@
+"""Where every external thing the suite needs comes from.
+
+One resolution order for every asset (models, datasets, the synonym set, WordNet, later an LM):
+
+1. an explicit folder given on the command line (``--assets DIR``),
+2. the folder named by the environment variable ``RIFT_BENCH_ASSETS``,
+3. the online source (Hugging Face hub, or the original public file),
+4. otherwise an :class:`~bench.errors.AssetError` that says what is missing and how to provide it.
+
+An assets folder has the layout of the team's ``shared/`` folder::
+
+    data/<dataset>/<split>.jsonl
+    data/synonyms/counterfitted_neighbors.json
+    nltk_data/corpora/wordnet/ ...
+    models/<model-name>/            (optional: local copies of Hugging Face models)
+
+Nothing is ever silently replaced: every resolution returns the source it came from, and records
+carry it.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Generic, TypeVar
+
+from bench.errors import AssetError
+
+ASSETS_ENV = "RIFT_BENCH_ASSETS"
+CACHE_ENV = "RIFT_BENCH_CACHE"
+OFFLINE_ENVS = ("RIFT_BENCH_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+SYNONYMS_RELPATH = "data/synonyms/counterfitted_neighbors.json"
+# The original public file (Jia et al. 2019, MIT), identical to the RIFT repository's copy.
+SYNONYMS_URL = "https://raw.githubusercontent.com/robinjia/certified-word-sub/master/data/counterfitted_neighbors.json"
+
+T = TypeVar("T")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class AssetConfig:
+    """Asset settings of one run: the explicit folder (``--assets``) and whether online sources may be tried."""
+
+    root: Path | None = None
+    offline: bool = False
+
+    @classmethod
+    def from_env(cls, root: str | os.PathLike | None = None, offline: bool | None = None) -> "AssetConfig":
+        if offline is None:
+            offline = any(_truthy(os.environ.get(k)) for k in OFFLINE_ENVS)
+        return cls(Path(root).expanduser() if root else None, offline)
+
+    def local_roots(self) -> list[tuple[str, Path]]:
+        """The local folders to look in, in order, each with a label saying where it came from."""
+        roots: list[tuple[str, Path]] = []
+        if self.root is not None:
+            roots.append(("--assets", self.root))
+        env = os.environ.get(ASSETS_ENV)
+        if env:
+            roots.append((f"${ASSETS_ENV}", Path(env).expanduser()))
+        return roots
+
+
+def cache_dir() -> Path:
+    """The suite's own cache (fine-tuned models, downloaded files): ``$RIFT_BENCH_CACHE`` or ``~/.cache/rift-bench``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "rift-bench").expanduser()
+
+
+@dataclass(frozen=True)
+class Resolved(Generic[T]):
+    value: T
+    source: str  # e.g. "$RIFT_BENCH_ASSETS:/x/shared/data/sst2/train.jsonl" or "hub:stanfordnlp/sst2"
+
+
+@dataclass
+class Source(Generic[T]):
+    """One place an asset may come from. ``fetch`` returns None when the asset is simply not there."""
+
+    label: str
+    fetch: Callable[[], T | None]
+    online: bool = False
+
+
+@dataclass
+class _Attempt:
+    label: str
+    outcome: str
+
+
+@dataclass
+class Resolver(Generic[T]):
+    """Try sources in order; the first that yields a value wins."""
+
+    what: str
+    how_to_fix: str
+    sources: list[Source[T]] = field(default_factory=list)
+
+    def resolve(self, config: AssetConfig) -> Resolved[T]:
+        attempts: list[_Attempt] = []
+        for source in self.sources:
+            if source.online and config.offline:
+                attempts.append(_Attempt(source.label, "skipped (offline mode)"))
+                continue
+            try:
+                value = source.fetch()
+            except AssetError:
+                raise
+            except Exception as exc:  # network down, hub refused, corrupt download
+                attempts.append(_Attempt(source.label, f"failed: {type(exc).__name__}: {_first_line(exc)}"))
+                continue
+            if value is not None:
+                return Resolved(value, source.label)
+            attempts.append(_Attempt(source.label, "not found"))
+        tried = "; ".join(f"{a.label} {a.outcome}" for a in attempts) or "no source configured"
+        raise AssetError(f"{self.what} is missing (tried: {tried}). {self.how_to_fix}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def local_file_sources(config: AssetConfig, relpath: str) -> list[Source[Path]]:
+    """Sources that look for ``relpath`` under each local assets folder."""
+
+    def finder(root: Path) -> Callable[[], Path | None]:
+        return lambda: (root / relpath) if (root / relpath).exists() else None
+
+    return [Source(f"{label}:{root / relpath}", finder(root)) for label, root in config.local_roots()]
+
+
+HOW_TO_PROVIDE = (
+    f"Point --assets or ${ASSETS_ENV} at a folder with the shared layout (data/, nltk_data/, models/), "
+    "or go online so the original source can be downloaded."
+)
+
+
+def _download(url: str, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:  # noqa: S310 (fixed https URL)
+        out.write(response.read())
+    os.replace(tmp, dest)
+    return dest
+
+
+def synonyms_file(config: AssetConfig) -> Resolved[Path]:
+    """The counter-fitted neighbour set of the RIFT paper (``{word: [neighbour, ...]}``)."""
+    cached = cache_dir() / "downloads" / "counterfitted_neighbors.json"
+    online = Source(
+        f"online:{SYNONYMS_URL}",
+        lambda: cached if cached.exists() else _download(SYNONYMS_URL, cached),
+        online=True,
+    )
+    return Resolver("the counter-fitted synonym set", HOW_TO_PROVIDE,
+                    [*local_file_sources(config, SYNONYMS_RELPATH), online]).resolve(config)
+
+
+def nltk_data_dir(config: AssetConfig, corpus: str = "wordnet") -> Resolved[Path]:
+    """A folder in NLTK's layout holding ``corpora/<corpus>``; online, NLTK's downloader fetches it."""
+
+    def download() -> Path:
+        import nltk
+
+        target = cache_dir() / "nltk_data"
+        if not nltk.download(corpus, download_dir=str(target), quiet=True, raise_on_error=True):
+            return None  # type: ignore[return-value]
+        return target
+
+    sources = [
+        Source(f"{label}:{root / 'nltk_data'}",
+               (lambda r=root: (r / "nltk_data") if (r / "nltk_data" / "corpora" / corpus).exists() else None))
+        for label, root in config.local_roots()
+    ]
+    return Resolver(f"the NLTK corpus {corpus!r}", HOW_TO_PROVIDE,
+                    [*sources, Source("online:nltk.download", download, online=True)]).resolve(config)

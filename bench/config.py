@@ -1,0 +1,165 @@
+"""Scale presets (``smoke``, ``small``, ``paper``) and ``key=value`` overrides.
+
+A scale fixes data sizes and training settings. Every field can be overridden: plain keys set scale
+fields (``epochs=2``), ``method.<name>=…`` sets a method hyperparameter and ``attack.<name>=…`` an
+attack setting. Values are parsed as YAML scalars and checked against the field's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, fields
+from typing import Any
+
+import yaml
+
+from bench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Data sizes and training settings of one scale. ``max_length=0`` means the per-dataset preset."""
+
+    n_train: int | None  # None: the whole training pool
+    n_dev: int
+    n_test: int | None
+    epochs: int
+    batch_size: int
+    lr: float
+    max_length: int = 0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    eval_batch_size: int = 64
+    log_every: int = 10
+    data_seed: int = 0
+
+
+# Token limits per dataset for each scale (the paper's code: IMDB 300, SNLI 80).
+MAX_LENGTHS: dict[str, dict[str, int]] = {
+    "smoke": {"imdb": 128, "default": 64},
+    "small": {"imdb": 256, "snli": 80, "default": 128},
+    "paper": {"imdb": 300, "snli": 80, "default": 128},
+}
+
+SCALES: dict[str, Scale] = {
+    # CI: the whole smoke grid runs in minutes on 2 CPU cores.
+    "smoke": Scale(n_train=512, n_dev=64, n_test=24, epochs=2, batch_size=16, lr=1e-4),
+    # A CPU study: a grid per dataset in about an hour.
+    "small": Scale(n_train=2000, n_dev=200, n_test=100, epochs=2, batch_size=32, lr=3e-5),
+    # The paper's settings (lr 2e-5, weight decay 2e-4, 20 epochs, 300 attacked examples); a GPU job.
+    # Batch size 32 (IMDB; the paper's SNLI runs used 120: override with batch_size=120).
+    "paper": Scale(n_train=None, n_dev=1000, n_test=300, epochs=20, batch_size=32, lr=2e-5, weight_decay=2e-4,
+                   warmup_ratio=0.0),
+}
+
+
+def get_scale(name: str) -> Scale:
+    if name not in SCALES:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(SCALES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown scale {name!r}.{hint} Known: {', '.join(SCALES)}.")
+    return SCALES[name]
+
+
+def resolve_max_length(scale_name: str, scale: Scale, dataset: str) -> int:
+    if scale.max_length:
+        return scale.max_length
+    table = MAX_LENGTHS.get(scale_name, MAX_LENGTHS["small"])
+    return table.get(dataset, table["default"])
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"method.beta=5"`` → ``("method.beta", 5)``."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. epochs=2 or method.beta=5)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def split_overrides(overrides: typing.Iterable[tuple[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Group overrides by target: ``{"scale": {...}, "method": {...}, "attack": {...}}``."""
+    groups: dict[str, dict[str, Any]] = {"scale": {}, "method": {}, "attack": {}}
+    for key, value in overrides:
+        prefix, dot, rest = key.partition(".")
+        if dot and prefix in ("method", "attack"):
+            groups[prefix][rest] = value
+        elif dot:
+            raise ConfigError(f"override {key!r}: prefix must be 'method.' or 'attack.' (or none for scale fields)")
+        else:
+            groups["scale"][key] = value
+    return groups
+
+
+def _check_type(owner: str, name: str, annotation: Any, value: Any) -> Any:
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {"typing": typing})  # noqa: S307 (our own dataclass annotations)
+    origin = typing.get_origin(annotation)
+    options = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else (annotation,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option in (str, bool) and isinstance(value, option):
+            return value
+        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)
+    raise ConfigError(f"{owner}: {name}={value!r} has the wrong type (expected {annotation})")
+
+
+def apply_overrides(obj: Any, values: dict[str, Any], owner: str) -> Any:
+    """A copy of dataclass ``obj`` with ``values`` set, each checked by name and type (and ``validate()``)."""
+    known = {f.name: f for f in fields(obj)}
+    changes = {}
+    for name, value in values.items():
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            listing = ", ".join(known) or "none"
+            raise ConfigError(f"{owner} has no setting {name!r}.{hint} Settings: {listing}.")
+        changes[name] = _check_type(owner, name, known[name].type, value)
+    result = dataclasses.replace(obj, **changes)
+    validate = getattr(result, "validate", None)
+    if callable(validate):
+        validate()
+    return result
+
+
+def validate_scale(scale: Scale) -> None:
+    checks = [
+        (scale.n_train is None or scale.n_train > 0, "n_train must be positive (or null for all)"),
+        (scale.n_dev > 0, "n_dev must be positive"),
+        (scale.n_test is None or scale.n_test > 0, "n_test must be positive (or null for all)"),
+        (scale.epochs > 0, "epochs must be positive"),
+        (scale.batch_size > 0, "batch_size must be positive"),
+        (scale.lr > 0, "lr must be positive"),
+        (scale.max_length >= 0, "max_length must be ≥ 0 (0 = the per-dataset preset)"),
+        (0 <= scale.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+        (scale.eval_batch_size > 0, "eval_batch_size must be positive"),
+        (scale.log_every > 0, "log_every must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"bad scale setting: {message}")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)

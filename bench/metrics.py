@@ -1,0 +1,38 @@
+"""Cell metrics from per-example attack results (pure functions of the examples file).
+
+* clean accuracy           — examples the model gets right / examples tested
+* accuracy under attack    — right and not flipped by the attack / examples tested (the paper's metric)
+* attack success rate      — flipped / right
+* mean % words perturbed   — over successful attacks
+* mean queries             — model queries per attacked (right) example
+* seconds per example      — wall time per tested example
+Undefined values (e.g. no successful attack) are None, never NaN or 0.
+"""
+
+from __future__ import annotations
+
+from statistics import fmean
+from typing import Any, Iterable
+
+
+def _mean(values: list[float]) -> float | None:
+    return fmean(values) if values else None
+
+
+def attack_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    rows = list(rows)
+    n = len(rows)
+    attacked = [r for r in rows if r["status"] != "skipped"]
+    success = [r for r in attacked if r["status"] == "success"]
+    return {
+        "n_examples": n,
+        "n_attacked": len(attacked),
+        "n_success": len(success),
+        "clean_accuracy": len(attacked) / n if n else None,
+        "accuracy_under_attack": (len(attacked) - len(success)) / n if n else None,
+        "attack_success_rate": len(success) / len(attacked) if attacked else None,
+        "mean_perturbed_pct": _mean([100.0 * r["words_changed"] / r["n_words"] for r in success if r["n_words"]]),
+        "mean_queries": _mean([float(r["queries"]) for r in attacked]),
+        "mean_forwards": _mean([float(r["forwards"]) for r in attacked]),
+        "seconds_per_example": _mean([float(r["seconds"]) for r in rows]),
+    }

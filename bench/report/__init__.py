@@ -1,0 +1,1 @@
+"""Reports from result records (never imports torch): a pandas frame, then tables and figures."""

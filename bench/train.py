@@ -1,0 +1,260 @@
+"""The one fine-tuning loop every method plugs its loss into, and the cache of fine-tuned models.
+
+AdamW with a linear warm-up/decay schedule, seeded data order and initialisation (deterministic on
+CPU for a fixed seed). Per epoch it logs train loss, dev accuracy and the relative distance of the
+encoder weights from the pre-trained ones, ‖θ−θ₀‖₂/‖θ₀‖₂ (also every ``log_every`` steps). The
+epoch with the best dev score is kept. Fine-tuned models are cached as safetensors under a hash of
+their full training configuration, so one model serves every attack of its cells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+
+from bench.classifier import Classifier, build_empty, load_pretrained
+from bench.config import Scale
+from bench.data import Example, TaskData
+from bench.store import atomic_write_json, config_hash
+from bench.victim import Victim, pick_device
+from methods.base import Batch, Method, TrainContext
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def relative_distance(params: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> float:
+    """‖θ−θ₀‖₂ / ‖θ₀‖₂ over all tensors (the paper's measure of forgetting)."""
+    num = torch.zeros((), dtype=torch.float64)
+    den = torch.zeros((), dtype=torch.float64)
+    with torch.no_grad():
+        for name, ref in reference.items():
+            cur = params[name].detach().to(ref.device)
+            num += (cur.double() - ref.double()).pow(2).sum().cpu()
+            den += ref.double().pow(2).sum().cpu()
+    return float(num.sqrt() / den.sqrt())
+
+
+@dataclass
+class TrainSpec:
+    """Everything that determines a fine-tuned model (its cache key is a hash of :meth:`key_dict`)."""
+
+    dataset: str
+    model: str
+    model_fingerprint: str
+    pooling: str
+    method: str
+    hparams: dict[str, Any]
+    seed: int
+    scale: Scale
+    max_length: int
+    data: dict[str, Any]
+
+    def key_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "dataset": self.dataset, "model": self.model, "model_fingerprint": self.model_fingerprint,
+            "pooling": self.pooling, "method": self.method, "hparams": self.hparams, "seed": self.seed,
+            "max_length": self.max_length, "data": self.data,
+            "train": {k: v for k, v in asdict(self.scale).items() if k not in ("n_test", "eval_batch_size")},
+            "loop_version": 1,
+        }
+
+    @property
+    def key(self) -> str:
+        return config_hash(self.key_dict())
+
+
+@dataclass
+class TrainedModel:
+    model: Classifier
+    tokenizer: Any
+    log: dict[str, Any]
+    cached: bool
+    path: Path | None = None
+
+
+@dataclass
+class _Loop:
+    steps: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+
+
+def _tokenize(tokenizer, examples: list[Example], max_length: int) -> dict[str, torch.Tensor]:
+    firsts = [ex.text for ex in examples]
+    seconds = [ex.text_pair for ex in examples] if examples[0].text_pair is not None else None
+    return dict(tokenizer(firsts, seconds, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
+
+
+def _batches(train: list[Example], batch_size: int, generator: torch.Generator, balanced: bool) -> list[list[Example]]:
+    """Shuffled batches. ``balanced``: one shuffled stream per class, interleaved, so each batch has every class."""
+    if not balanced:
+        order = torch.randperm(len(train), generator=generator).tolist()
+        return [[train[i] for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
+    by_label: dict[int, list[Example]] = {}
+    for ex in train:
+        by_label.setdefault(ex.label, []).append(ex)
+    streams = [[group[i] for i in torch.randperm(len(group), generator=generator).tolist()]
+               for _, group in sorted(by_label.items())]
+    per_class = max(1, batch_size // len(streams))
+    n_batches = min(len(s) for s in streams) // per_class
+    return [[ex for s in streams for ex in s[b * per_class:(b + 1) * per_class]] for b in range(n_batches)]
+
+
+def evaluate_accuracy(victim: Victim, examples: list[Example]) -> float:
+    if not examples:
+        return float("nan")
+    preds = victim.predict([ex.inputs for ex in examples])
+    return float(np.mean([p == ex.label for p, ex in zip(preds, examples)]))
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty() or bool(os.environ.get("CI")), leave=False)
+
+
+def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
+              device: torch.device | None = None, log: Callable[[str], None] = print) -> TrainedModel:
+    """Fine-tune the pre-trained encoder at ``model_dir`` with ``method_cls`` and return the best-dev model."""
+    device = device or pick_device()
+    scale = spec.scale
+    seed_everything(spec.seed)
+    model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed)
+    model.to(device)
+    theta0 = {k: v.detach().clone() for k, v in model.encoder_parameters().items()}
+    context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length)
+    method = method_cls(hparams, model, context)
+    extra = [m.to(device) for m in method.extra_modules()]
+    params = [p for p in model.parameters() if p.requires_grad] + [p for m in extra for p in m.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=scale.lr, weight_decay=scale.weight_decay)
+    generator = torch.Generator().manual_seed(spec.seed)
+    steps_per_epoch = len(_batches(task.train, scale.batch_size, torch.Generator().manual_seed(0),
+                                   method_cls.class_balanced_batches))
+    if steps_per_epoch == 0:
+        from bench.errors import BenchError
+
+        raise BenchError(f"no training batch: {len(task.train)} training examples for batch size {scale.batch_size}")
+    total = steps_per_epoch * scale.epochs
+    warmup = int(round(scale.warmup_ratio * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    victim = Victim(model, tokenizer, spec.max_length, scale.eval_batch_size, device)
+    loop = _Loop()
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    step = 0
+    started = time.perf_counter()
+    bar = _progress(total, f"train {spec.method}")
+    for epoch in range(1, scale.epochs + 1):
+        model.train()
+        for m in extra:
+            m.train()
+        losses: list[float] = []
+        for examples in _batches(task.train, scale.batch_size, generator, method_cls.class_balanced_batches):
+            enc = {k: v.to(device) for k, v in _tokenize(tokenizer, examples, spec.max_length).items()}
+            batch = Batch(enc, torch.tensor([ex.label for ex in examples], device=device), examples)
+            loss, parts = method.loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            if step % scale.log_every == 0 or step == total:
+                loop.steps.append({"step": step, "epoch": epoch, "loss": losses[-1], **parts,
+                                   "rel_weight_distance": relative_distance(model.encoder_parameters(), theta0)})
+        victim.clear_cache()
+        model.eval()
+        dev_acc = evaluate_accuracy(victim, task.dev)
+        victim.clear_cache()
+        score = dev_acc if method.selection_metric == "dev_accuracy" else method.dev_score(victim, task.dev, dev_acc)
+        victim.clear_cache()
+        distance = relative_distance(model.encoder_parameters(), theta0)
+        loop.epochs.append({"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)), "dev_accuracy": dev_acc,
+                            method.selection_metric: score,
+                            "rel_weight_distance": distance})
+        log(f"  epoch {epoch}/{scale.epochs}: train loss {np.mean(losses):.4f}, dev acc {dev_acc:.3f}, "
+            f"‖θ−θ₀‖/‖θ₀‖ {distance:.4f}")
+        if best is None or score > best[0]:
+            best = (score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    bar.close()
+    assert best is not None
+    model.load_state_dict(best[2])
+    model.eval()
+    train_log = {
+        "train_key": spec.key, "config": spec.key_dict(), "steps": loop.steps, "epochs": loop.epochs,
+        "selected_epoch": best[1], "selection_metric": method.selection_metric, "selected_dev_score": best[0],
+        "selected_dev_accuracy": loop.epochs[best[1] - 1]["dev_accuracy"],
+        "final_rel_weight_distance": loop.epochs[-1]["rel_weight_distance"],
+        "selected_rel_weight_distance": loop.epochs[best[1] - 1]["rel_weight_distance"],
+        "train_seconds": time.perf_counter() - started, "steps_total": step,
+    }
+    return TrainedModel(model, tokenizer, train_log, cached=False)
+
+
+class ModelCache:
+    """Fine-tuned models on disk: ``<root>/<train-key>/{model.safetensors,train_log.json}``.
+
+    An entry is written to a temporary folder and renamed into place, so it is complete or absent.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def entry(self, key: str) -> Path:
+        return self.root / key
+
+    def load(self, spec: TrainSpec, num_labels: int, model_dir: Path, device: torch.device | None = None) -> TrainedModel | None:
+        path = self.entry(spec.key)
+        if not (path / "model.safetensors").exists() or not (path / "train_log.json").exists():
+            return None
+        model, tokenizer = build_empty(model_dir, num_labels, spec.pooling)
+        load_model(model, str(path / "model.safetensors"), strict=True)
+        model.to(device or pick_device()).eval()
+        with open(path / "train_log.json", encoding="utf-8") as handle:
+            return TrainedModel(model, tokenizer, json.load(handle), cached=True, path=path)
+
+    def save(self, trained: TrainedModel) -> Path:
+        key = trained.log["train_key"]
+        final = self.entry(key)
+        tmp = self.root / f".{key}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_model(trained.model, str(tmp / "model.safetensors"))
+        atomic_write_json(tmp / "train_log.json", trained.log)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another runner finished the same model first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        trained.path = final
+        return final
+
+
+def train_or_load(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
+                  cache: ModelCache, device: torch.device | None = None, log: Callable[[str], None] = print) -> TrainedModel:
+    """The cached model for ``spec`` if there is one, otherwise a freshly fine-tuned (and cached) one."""
+    cached = cache.load(spec, task.spec.num_labels, model_dir, device)
+    if cached is not None:
+        log(f"  using cached fine-tuned model {cached.path}")
+        return cached
+    trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log)
+    cache.save(trained)
+    return trained

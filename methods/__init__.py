@@ -1,0 +1,3 @@
+"""Fine-tuning methods. Importing this package registers every method in ``bench.registry.METHODS``."""
+
+from methods import standard  # noqa: F401

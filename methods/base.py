@@ -1,0 +1,74 @@
+"""What a fine-tuning method is: hyperparameters, optional extra modules, and a loss.
+
+The one training loop (``bench.train``) owns everything else — data order, optimiser, schedule,
+logging, model selection, caching — so a method file reads like its equation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.classifier import Classifier, ClassifierOutput
+from bench.data import DatasetSpec, Example
+
+
+@dataclass
+class Batch:
+    """A tokenised training batch."""
+
+    encoding: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    examples: list[Example]
+
+
+@dataclass
+class TrainContext:
+    """What a method may need beyond the batch: the task, the tokenizer, the pre-trained weights θ₀."""
+
+    spec: DatasetSpec
+    tokenizer: Any
+    pretrained_dir: Path
+    pretrained_params: dict[str, torch.Tensor]  # θ₀ of the encoder (detached copies)
+    max_length: int
+    assets: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoHparams:
+    """A method without hyperparameters."""
+
+
+class Method:
+    """Base class. Subclasses set ``Hparams`` (a frozen dataclass) and implement :meth:`loss`."""
+
+    Hparams: ClassVar[type] = NoHparams
+    #: one loader per class, so every batch holds each class equally often (RIFT's per-class InfoNCE)
+    class_balanced_batches: ClassVar[bool] = False
+
+    def __init__(self, hparams: Any, model: Classifier, context: TrainContext) -> None:
+        self.hparams = hparams
+        self.context = context
+
+    #: name of the score :meth:`dev_score` returns; the epoch with the highest one is kept
+    selection_metric: ClassVar[str] = "dev_accuracy"
+
+    def dev_score(self, victim: Any, dev: list[Example], clean_accuracy: float) -> float:
+        """Model-selection score on the dev split after each epoch (default: clean accuracy)."""
+        return clean_accuracy
+
+    def extra_modules(self) -> list[nn.Module]:
+        """Trainable modules beyond the classifier (e.g. RIFT's projection heads)."""
+        return []
+
+    def loss(self, model: Classifier, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def forward(model: Classifier, batch: Batch) -> ClassifierOutput:
+        return model(**batch.encoding)

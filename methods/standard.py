@@ -1,0 +1,17 @@
+"""Standard fine-tuning: cross-entropy on clean inputs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from bench.classifier import Classifier
+from bench.registry import METHODS
+from methods.base import Batch, Method
+
+
+@METHODS.register("standard", "cross-entropy on clean inputs (no adversary)")
+class Standard(Method):
+    def loss(self, model: Classifier, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = F.cross_entropy(self.forward(model, batch).logits, batch.labels)
+        return loss, {"ce": float(loss.detach())}
