@@ -1,6 +1,6 @@
 """Words split once per example, and texts rebuilt from word substitutions without re-tokenising.
 
-A word is a run of ASCII letters, optionally with one inner apostrophe ("don't"); everything between
+A word is a run of ASCII letters, with inner apostrophes ("don't"); everything between
 words (spaces, punctuation, markup) is kept byte for byte. Substitutes take the original word's
 casing (lower, Title or UPPER).
 """
@@ -13,7 +13,7 @@ from typing import Mapping
 
 from bench.data import TextInput
 
-WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 
 
 def match_case(template: str, word: str) -> str:

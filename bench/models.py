@@ -53,6 +53,10 @@ def spec_for(name: str) -> ModelSpec:
     """The registered spec, or an ad-hoc one for any hub id or local folder ("any Hugging Face encoder")."""
     if name in MODELS:
         return MODELS.get(name)
+    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().is_dir():
+        from bench.errors import AssetError
+
+        raise AssetError(f"model folder {name} does not exist (a local model needs config.json and model.safetensors)")
     if Path(name).expanduser().is_dir() or "/" in name:
         return ModelSpec(name=name, hub_id=name, pooling="pooler", description="ad-hoc model")
     raise_unknown(name)

@@ -1,21 +1,28 @@
 """Run cells: data → fine-tuned model (cached) → victim → attack → record.
 
-Finished cells are skipped according to the overwrite strategy; a cell's examples file is written
-before its record, both atomically, so a record on disk always describes a complete cell.
+Nothing is lost when a run is killed: a cell is claimed with a lock file (so two runners on one
+results folder never run it twice at once), its examples are checkpointed one by one (a resumed
+cell skips finished examples), its examples file is written before its record, both atomically,
+and a fine-tuned model is trained under a lock of its own (so it is trained once, also across
+workers). A cell that fails leaves a ``.failed.json`` note and the grid goes on.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from bench.assets import AssetConfig
+from bench.checkpoint import ExampleCheckpoint
 from bench.data import DataSizes, TaskData, prepare_task
-from bench.errors import ConfigError
+from bench.errors import BenchError, ConfigError
 from bench.grid import Cell, ResolvedCell, resolve_cell
+from bench.locks import Claim
 from bench.metrics import attack_metrics
 from bench.models import fingerprint, package_version, resolve_model, spec_for
 from bench.provenance import git_revision, hardware, now, package_versions
@@ -25,6 +32,10 @@ from bench.store import (SCHEMA_VERSION, CorruptRecord, atomic_write_json, examp
 OVERWRITE = ("never", "always", "missing")
 
 
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 @dataclass
 class RunOptions:
     results_dir: Path
@@ -32,24 +43,33 @@ class RunOptions:
     assets: AssetConfig
     overwrite: str = "never"
     device: str = "auto"
-    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
+    log: Callable[[str], None] = field(default=_stderr)
 
     def __post_init__(self) -> None:
         if self.overwrite not in OVERWRITE:
             raise ConfigError(f"--overwrite must be one of {', '.join(OVERWRITE)}, got {self.overwrite!r}")
 
 
-def needs_run(path: Path, overwrite: str) -> bool:
-    """never: run only cells without a record file. missing: also rerun invalid or incomplete records. always: rerun."""
+def sibling(record: Path, suffix: str) -> Path:
+    """``<cell-id><suffix>`` next to a record: ``.lock``, ``.partial.jsonl``, ``.failed.json``, ``.log``."""
+    return record.with_name(record.stem + suffix)
+
+
+def needs_run(path: Path, overwrite: str, log: Callable[[str], None] = _stderr) -> bool:
+    """never: run only cells without a record file. missing: also redo invalid or incomplete records. always: redo."""
     if overwrite == "always" or not path.exists():
         return True
-    if overwrite == "never":
-        return False
     try:
         load_record(path)
-    except CorruptRecord:
-        return True
-    return not examples_path(path).exists()
+    except CorruptRecord as exc:
+        if overwrite == "never":
+            log(f"warning: {exc}; left alone (rerun with --overwrite missing to replace it)")
+        return overwrite == "missing"
+    return overwrite == "missing" and not examples_path(path).exists()
+
+
+def progress_enabled() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 class Runner:
@@ -66,52 +86,110 @@ class Runner:
         self.cache = ModelCache(options.cache_dir / "models")
         self._tasks: dict[tuple, TaskData] = {}
         self._model: tuple[str, object] | None = None
+        self.current: tuple[Cell, Path] | None = None  # the cell in progress (for interruption reports)
 
-    def task(self, rc: ResolvedCell) -> TaskData:
+    def task(self, rc: ResolvedCell, log: Callable[[str], None]) -> TaskData:
         s = rc.scale
         key = (rc.cell.dataset, s.n_train, s.n_dev, s.n_test, s.data_seed)
         if key not in self._tasks:
             self._tasks = {key: prepare_task(rc.cell.dataset, DataSizes(s.n_train, s.n_dev, s.n_test, s.data_seed),
                                              self.options.assets)}
-            for note in self._tasks[key].provenance["notes"]:
-                self.options.log(f"  note: {note}")
+        for note in self._tasks[key].provenance["notes"]:
+            log(f"  note: {note}")
         return self._tasks[key]
 
     def run(self, cell: Cell) -> tuple[str, dict | None]:
-        """Run one cell. Returns (status, record) with status "done" or "skipped"."""
-        from bench.train import TrainSpec, train_or_load
-        from bench.victim import Victim
-
+        """Run one cell. Status: "done", "skipped" (record exists), "busy" (another runner has it) or "failed"."""
         rc = resolve_cell(cell)
         path = record_path(self.options.results_dir, rc.config, rc.cell_id)
-        if not needs_run(path, self.options.overwrite):
+        if not needs_run(path, self.options.overwrite, self.options.log):
             return "skipped", None
-        log = self.options.log
-        started, t0 = now(), time.perf_counter()
-        log(f"[{rc.cell_id}] {cell.label()}")
-        task = self.task(rc)
+        claim = Claim(sibling(path, ".lock"))
+        if not claim.try_acquire():
+            return "busy", None
+        cell_log = sibling(path, ".log")
+        failed = sibling(path, ".failed.json")
+        self.current = (cell, path)
+        try:
+            with open(cell_log, "a", encoding="utf-8") as log_file:
+                def log(msg: str) -> None:
+                    self.options.log(msg)
+                    log_file.write(f"{now()} {msg}\n")
+                    log_file.flush()
+
+                try:
+                    if path.exists() and not needs_run(path, self.options.overwrite, lambda m: None):
+                        return "skipped", None  # finished by another runner while we looked
+                    record = self._run_claimed(rc, path, log)
+                except (KeyboardInterrupt, SystemExit):
+                    log("  interrupted")
+                    raise
+                except BenchError as exc:  # a problem the user must fix (missing asset, bad data): stop the grid
+                    atomic_write_json(failed, {"cell_id": rc.cell_id, "cell": rc.config, "error": str(exc), "time": now()})
+                    raise
+                except Exception as exc:  # a bug or a resource problem: note it, go on with the grid
+                    log(f"  failed: {type(exc).__name__}: {exc} (traceback in {failed})")
+                    atomic_write_json(failed, {"cell_id": rc.cell_id, "cell": rc.config, "error": f"{type(exc).__name__}: {exc}",
+                                               "traceback": traceback.format_exc(), "time": now()})
+                    return "failed", None
+            failed.unlink(missing_ok=True)
+            return "done", record
+        finally:
+            self.current = None
+            claim.release()
+
+    def _trained(self, rc: ResolvedCell, task: TaskData, log: Callable[[str], None]):
+        from bench.train import TrainSpec, train_or_load
+
+        cell = rc.cell
         model_src = resolve_model(cell.model, self.options.assets)
         mspec = spec_for(cell.model)
         spec = TrainSpec(cell.dataset, cell.model, fingerprint(model_src.value), mspec.pooling, cell.method,
                          asdict(rc.hparams), cell.seed, rc.scale, rc.max_length,
                          {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed")})
         if self._model is not None and self._model[0] == spec.key:
-            trained = self._model[1]
             log("  reusing the fine-tuned model in memory")
-        else:
-            trained = train_or_load(spec, rc.method_cls, rc.hparams, task, model_src.value, self.cache, self.device, log)
-            self._model = (spec.key, trained)
-        victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device)
-        recipe = rc.attack_cls(rc.settings, self.options.assets)
-        rows = []
+            return spec, model_src, mspec, self._model[1]
+        # One trainer per model, across runners and workers; the others wait, then load it from the cache.
+        with_lock = Claim(self.cache.entry(spec.key).with_name(f".{spec.key}.lock"))
+        if not with_lock.try_acquire():
+            log(f"  waiting for another runner to finish training model {spec.key}")
+            with_lock.acquire()
+        try:
+            trained = train_or_load(spec, rc.method_cls, rc.hparams, task, model_src.value, self.cache, self.device, log,
+                                    self.options.assets)
+        finally:
+            with_lock.release()
+        self._model = (spec.key, trained)
+        return spec, model_src, mspec, trained
+
+    def _run_claimed(self, rc: ResolvedCell, path: Path, log: Callable[[str], None]) -> dict:
         from tqdm.auto import tqdm
 
-        import os
+        from bench.victim import Victim
 
-        bar = tqdm(task.test, desc=f"attack {cell.attack}", leave=False,
-                   disable=not sys.stderr.isatty() or bool(os.environ.get("CI")))
-        for example in bar:
-            rows.append(recipe.attack(victim, example, rc.attack_field).to_json())
+        cell = rc.cell
+        started, t0 = now(), time.perf_counter()
+        log(f"[{rc.cell_id}] {cell.label()}")
+        task = self.task(rc, log)
+        spec, model_src, mspec, trained = self._trained(rc, task, log)
+        victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device)
+        recipe = rc.attack_cls(rc.settings, self.options.assets)
+        checkpoint = ExampleCheckpoint(sibling(path, ".partial.jsonl"), rc.cell_id, [ex.uid for ex in task.test])
+        rows, note = checkpoint.load()
+        if note:
+            log(f"  checkpoint: {note}")
+        resumed = len(rows)
+        if resumed:
+            log(f"  resuming: {resumed}/{len(task.test)} examples already attacked")
+        bar = tqdm(total=len(task.test), initial=len(rows), desc=f"attack {cell.attack}", leave=False,
+                   disable=not progress_enabled())
+        for example in task.test[len(rows):]:
+            row = recipe.attack(victim, example, rc.attack_field).to_json()
+            checkpoint.append(row)
+            rows.append(row)
+            bar.update(1)
+        bar.close()
         metrics = attack_metrics(rows)
         log(f"  clean acc {metrics['clean_accuracy']:.3f}, acc under {cell.attack} {metrics['accuracy_under_attack']:.3f} "
             f"({metrics['n_examples']} examples, {time.perf_counter() - t0:.1f}s)")
@@ -128,6 +206,7 @@ class Runner:
                 "final_rel_weight_distance": trained.log["final_rel_weight_distance"],
                 "selected_rel_weight_distance": trained.log["selected_rel_weight_distance"],
                 "train_seconds": trained.log["train_seconds"], "epoch_log": trained.log["epochs"],
+                "resolved_hparams": trained.log.get("resolved_hparams", asdict(rc.hparams)),
                 "step_log": trained.log["steps"],
             },
             "data": task.provenance,
@@ -136,25 +215,71 @@ class Runner:
             "attack": {"name": cell.attack, "field": "text_pair" if rc.attack_field else "text",
                        "recipe": rc.attack_cls.__module__ + "." + rc.attack_cls.__name__},
             "provenance": {"packages": package_versions(), "git": git_revision(), "hardware": hardware(str(self.device)),
-                           "started": started, "finished": now(), "wall_seconds": time.perf_counter() - t0},
+                           "started": started, "finished": now(), "wall_seconds": time.perf_counter() - t0,
+                           "resumed_examples": resumed},
             "examples_file": examples_path(path).name,
         }
         write_jsonl(examples_path(path), rows)
         atomic_write_json(path, record)
-        return "done", record
+        checkpoint.remove()
+        return record
 
 
-def run_cells(cells: list[Cell], options: RunOptions) -> dict[str, int]:
+@dataclass
+class GridSummary:
+    done: list[Cell] = field(default_factory=list)
+    skipped: list[Cell] = field(default_factory=list)
+    busy: list[Cell] = field(default_factory=list)
+    failed: list[Cell] = field(default_factory=list)
+
+    def add(self, status: str, cell: Cell) -> None:
+        getattr(self, status).append(cell)
+
+    def merge(self, other: "GridSummary") -> None:
+        for name in ("done", "skipped", "busy", "failed"):
+            getattr(self, name).extend(getattr(other, name))
+
+    def line(self) -> str:
+        text = f"{len(self.done)} run, {len(self.skipped)} skipped (already done)"
+        if self.busy:
+            text += f", {len(self.busy)} running in another runner"
+        if self.failed:
+            text += f", {len(self.failed)} failed (see the .failed.json next to each cell's record)"
+        return text
+
+
+class Interrupted(Exception):
+    """A run stopped by SIGINT/SIGTERM; carries what finished and what was in progress."""
+
+    def __init__(self, summary: GridSummary, current: Cell | None, pending: list[Cell]) -> None:
+        super().__init__("interrupted")
+        self.summary, self.current, self.pending = summary, current, pending
+
+
+def validate_cells(cells: list[Cell]) -> None:
     for cell in cells:  # resolve everything first: a bad name or value fails before any work
         resolve_cell(cell)
+
+
+def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
+    validate_cells(cells)
+    options.log(f"{len(cells)} cell(s) → {options.results_dir}")
     runner = Runner(options)
-    counts = {"done": 0, "skipped": 0}
+    summary = GridSummary()
     for i, cell in enumerate(cells, 1):
-        status, _ = runner.run(cell)
-        counts[status] += 1
+        try:
+            status, _ = runner.run(cell)
+        except KeyboardInterrupt:
+            current = runner.current[0] if runner.current else cell
+            raise Interrupted(summary, current, cells[i:]) from None
+        summary.add(status, cell)
         if status == "skipped":
             options.log(f"[{i}/{len(cells)}] skip (record exists): {cell.label()}")
-    return counts
+        elif status == "busy":
+            options.log(f"[{i}/{len(cells)}] skip (another runner is on it): {cell.label()}")
+        else:
+            options.log(f"[{i}/{len(cells)}] {status}: {cell.label()}")
+    return summary
 
 
 def read_examples(record_file: Path) -> list[dict]:

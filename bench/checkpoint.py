@@ -1,0 +1,81 @@
+"""Per-example checkpoints of a running cell: an append-only JSONL, validated on resume.
+
+The first line names the cell; each further line is one finished example's result. A line cut off
+by a crash (no trailing newline, or not JSON) is dropped together with everything after it, so a
+resumed cell redoes at most the example that was in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+
+class ExampleCheckpoint:
+    def __init__(self, path: Path, cell_id: str, expected_uids: Sequence[str]) -> None:
+        self.path = path
+        self.cell_id = cell_id
+        self.expected = list(expected_uids)
+        self._handle = None
+
+    def load(self) -> tuple[list[dict], str | None]:
+        """The finished rows (a prefix of the expected order) and a note when something was discarded."""
+        if not self.path.exists():
+            return [], None
+        raw = self.path.read_bytes()
+        rows: list[dict] = []
+        good = 0
+        note = None
+        lines = raw.split(b"\n")
+        complete = lines[:-1]  # the last element follows the final newline: empty, or a torn line
+        if lines[-1]:
+            note = "dropped a partly written line"
+        for i, line in enumerate(complete):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                note = f"dropped an unreadable line {i + 1} and what followed"
+                break
+            if i == 0:
+                if obj.get("cell_id") != self.cell_id:
+                    return self._discard(f"checkpoint belongs to cell {obj.get('cell_id')!r}")
+            else:
+                if len(rows) >= len(self.expected) or obj.get("uid") != self.expected[len(rows)]:
+                    return self._discard("checkpoint examples do not match this cell's test sample")
+                rows.append(obj)
+            good += len(line) + 1
+        if good != len(raw):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good)
+        if good == 0:
+            self.path.unlink(missing_ok=True)
+        return rows, note
+
+    def _discard(self, why: str) -> tuple[list[dict], str]:
+        self.path.unlink(missing_ok=True)
+        return [], f"{why}: started the cell afresh"
+
+    def append(self, row: dict) -> None:
+        if self._handle is None:
+            new = not self.path.exists()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8")
+            if new:
+                self._write({"cell_id": self.cell_id})
+        self._write(row)
+
+    def _write(self, obj: dict) -> None:
+        self._handle.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,61 @@
+"""``bench status``: where each cell of a grid stands, read from the results folder alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.grid import Cell, resolve_cell
+from bench.locks import is_stale, read_owner
+from bench.runner import sibling
+from bench.store import CorruptRecord, load_record, record_path
+
+ORDER = ("done", "running", "failed", "interrupted", "corrupt", "pending")
+
+
+@dataclass
+class CellState:
+    cell: Cell
+    cell_id: str
+    state: str
+    detail: str = ""
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return max(0, sum(1 for _ in handle) - 1)  # minus the header line
+
+
+def cell_state(cell: Cell, results: Path) -> CellState:
+    rc = resolve_cell(cell)
+    path = record_path(results, rc.config, rc.cell_id)
+    lock, partial, failed = sibling(path, ".lock"), sibling(path, ".partial.jsonl"), sibling(path, ".failed.json")
+    if path.exists():
+        try:
+            load_record(path)
+            return CellState(cell, rc.cell_id, "done")
+        except CorruptRecord as exc:
+            return CellState(cell, rc.cell_id, "corrupt", str(exc))
+    if lock.exists() and not is_stale(lock):
+        owner = read_owner(lock) or {}
+        done = f", {_count_lines(partial)} examples done" if partial.exists() else ""
+        return CellState(cell, rc.cell_id, "running", f"pid {owner.get('pid')} on {owner.get('host')}{done}")
+    if failed.exists():
+        return CellState(cell, rc.cell_id, "failed", f"see {failed}")
+    if partial.exists():
+        return CellState(cell, rc.cell_id, "interrupted", f"{_count_lines(partial)} examples checkpointed")
+    return CellState(cell, rc.cell_id, "pending")
+
+
+def cell_states(cells: list[Cell], results: Path) -> list[CellState]:
+    return [cell_state(cell, results) for cell in cells]
+
+
+def format_status(states: list[CellState], show_all: bool = False) -> str:
+    counts = Counter(s.state for s in states)
+    lines = [" · ".join(f"{counts[k]} {k}" for k in ORDER if counts[k]) or "no cells"]
+    for s in states:
+        if show_all or s.state != "done":
+            lines.append(f"  {s.state:<11} {s.cell_id}  {s.cell.label()}" + (f"  ({s.detail})" if s.detail else ""))
+    return "\n".join(lines)

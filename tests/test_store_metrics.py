@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from bench.metrics import attack_metrics
+from bench.store import (CorruptRecord, SCHEMA_VERSION, atomic_write_json, atomic_write_text, config_hash,
+                         load_record, load_records)
+
+
+def _record(cell_id="abc"):
+    return {"schema_version": SCHEMA_VERSION, "cell_id": cell_id, "cell": {}, "config": {}, "metrics": {"x": 1},
+            "provenance": {}}
+
+
+def test_record_roundtrip(tmp_path):
+    path = tmp_path / "d" / "abc.json"
+    atomic_write_json(path, _record())
+    assert load_record(path) == _record()
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    atomic_write_text(path, "old")
+
+    class Boom(Exception):
+        pass
+
+    def failing_replace(src, dst):
+        raise Boom()
+
+    monkeypatch.setattr("bench.store.os.replace", failing_replace)
+    with pytest.raises(Boom):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # the temporary file is cleaned up
+
+
+def test_corrupt_and_foreign_files_are_reported_by_path(tmp_path):
+    atomic_write_json(tmp_path / "abc.json", _record())
+    (tmp_path / "half.json").write_text('{"schema_version": 1, "cell_')
+    (tmp_path / "other.json").write_text(json.dumps({"hello": "world"}))
+    atomic_write_json(tmp_path / "wrongname.json", _record("zzz"))
+    records, problems = load_records(tmp_path)
+    assert [r["cell_id"] for r in records] == ["abc"]
+    assert len(problems) == 3
+    assert any("half.json: not a readable JSON record" in p for p in problems)
+    assert any("other.json: not a rift-bench record" in p for p in problems)
+    with pytest.raises(CorruptRecord, match="does not match its cell_id"):
+        load_record(tmp_path / "wrongname.json")
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def _row(status, words_changed=0, n_words=10, queries=5, seconds=1.0):
+    return {"status": status, "words_changed": words_changed, "n_words": n_words, "queries": queries,
+            "forwards": queries, "seconds": seconds}
+
+
+def test_attack_metrics_by_hand():
+    rows = [_row("skipped", queries=1), _row("success", 2, 10, 20), _row("success", 1, 4, 10), _row("failed", 5, 10, 30)]
+    m = attack_metrics(rows)
+    assert m["n_examples"] == 4 and m["n_attacked"] == 3 and m["n_success"] == 2
+    assert m["clean_accuracy"] == pytest.approx(3 / 4)
+    assert m["accuracy_under_attack"] == pytest.approx(1 / 4)
+    assert m["attack_success_rate"] == pytest.approx(2 / 3)
+    assert m["mean_perturbed_pct"] == pytest.approx((20 + 25) / 2)
+    assert m["mean_queries"] == pytest.approx(20)
+
+
+def test_attack_metrics_undefined_values_are_none():
+    m = attack_metrics([_row("skipped")])
+    assert m["attack_success_rate"] is None and m["mean_perturbed_pct"] is None and m["accuracy_under_attack"] == 0
+    assert attack_metrics([])["clean_accuracy"] is None
