@@ -64,6 +64,11 @@ class Outcome:
 
     substitutions: dict[int, str]
     reason: str = ""
+    # Recipes whose edits are not word substitutions (sentence insertion, character edits with their own
+    # casing) set the adversarial input, the change list and the perturbation size themselves.
+    adversarial: TextInput | None = None
+    changes: list[dict[str, Any]] | None = None
+    words_changed: int | None = None
 
 
 @dataclass
@@ -98,6 +103,8 @@ class AttackRecipe:
     """Base class: subclasses set ``Settings`` (a frozen dataclass) and implement :meth:`search`."""
 
     Settings: ClassVar[type] = NoSettings
+    #: False for recipes that only handle single texts (the grid refuses them on pair tasks such as SNLI)
+    supports_pairs: ClassVar[bool] = True
 
     def __init__(self, settings: Any, assets: AssetConfig) -> None:
         self.settings = settings
@@ -105,6 +112,10 @@ class AttackRecipe:
 
     def search(self, ctx: AttackContext) -> Outcome:
         raise NotImplementedError
+
+    def attack_all(self, victim: Victim, examples: list[Example], field: int) -> list[AttackResult]:
+        """Attack every example (in order). Engine recipes override this to batch queries across examples."""
+        return [self.attack(victim, example, field) for example in examples]
 
     def attack(self, victim: Victim, example: Example, field: int) -> AttackResult:
         start = time.perf_counter()
@@ -123,14 +134,15 @@ class AttackRecipe:
                                 seconds=time.perf_counter() - start, reason="clean prediction wrong", **base)
         ctx = AttackContext(victim, example, field, words, probs, before.queries)
         outcome = self.search(ctx)
-        adversarial = ctx.text_with(outcome.substitutions)
+        adversarial = outcome.adversarial if outcome.adversarial is not None else ctx.text_with(outcome.substitutions)
         final = victim.predict_proba([adversarial])[0]
         final_pred = int(final.argmax())
-        changes = [{"index": i, "original": words.word(i), "substitute": s}
-                   for i, s in sorted(outcome.substitutions.items())]
+        changes = outcome.changes if outcome.changes is not None else [
+            {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
+        changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
         used = victim.snapshot().minus(before)
         victim.clear_cache()
         return AttackResult(status=SUCCESS if final_pred != example.label else FAILED, adversarial=adversarial,
-                            final_pred=final_pred, final_probs=final.tolist(), words_changed=len(outcome.substitutions),
+                            final_pred=final_pred, final_probs=final.tolist(), words_changed=changed,
                             changes=changes, queries=used.queries, forwards=used.forwards,
                             seconds=time.perf_counter() - start, reason=outcome.reason, **base)

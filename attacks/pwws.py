@@ -54,19 +54,19 @@ class PWWS(AttackRecipe):
         if not visible:
             return Outcome({}, "no visible words")
         p0 = float(ctx.probs[y])
-        # Saliency: one query per visible word.
+        candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in self.synonyms(words.word(i))]
+        if not candidates:
+            return Outcome({}, "no substitutable words")
+        budget = self.settings.query_budget
+        if budget and ctx.queries_used() + len(visible) + len(candidates) > budget:
+            return Outcome({}, "query budget too small for the saliency and candidate sweeps")
+        # Saliency: one query per visible word, with the word replaced by the unknown token.
         unk = victim.unk_token
         unk_texts = [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
                      for i in visible]
         saliency = p0 - victim.predict_proba(unk_texts)[:, y]
         weights = softmax(saliency.astype(np.float64))
         # Best substitute per word: one query per (word, neighbour).
-        candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in self.synonyms(words.word(i))]
-        if not candidates:
-            return Outcome({}, "no substitutable words")
-        budget = self.settings.query_budget
-        if budget and ctx.queries_used() + len(candidates) > budget:
-            return Outcome({}, "query budget too small for the candidate sweep")
         probs = victim.predict_proba([ctx.text_with({i: sub}) for _, i, sub in candidates])[:, y]
         best: dict[int, tuple[float, str, int]] = {}
         for (pos, i, sub), p in zip(candidates, probs):

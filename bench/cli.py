@@ -28,6 +28,24 @@ def _add_asset_args(p: argparse.ArgumentParser) -> None:
                    help="never try online sources (also set by RIFT_BENCH_OFFLINE=1 or HF_HUB_OFFLINE=1)")
 
 
+def _add_grid_args(p: argparse.ArgumentParser) -> None:
+    """The options that name a grid of cells (shared by run and status)."""
+    p.add_argument("--methods", nargs="+", help="method names, or 'all' (default: standard)")
+    p.add_argument("--attacks", nargs="+", help="attack names, or 'all' (default: pwws)")
+    p.add_argument("--datasets", nargs="+", help="dataset names, or 'all' (default: sst2)")
+    p.add_argument("--models", nargs="+", help="model names, hub ids or local folders (default: minilm-l6)")
+    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: 0)")
+    p.add_argument("--scale", default=None, help="smoke | small | paper (default: smoke)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scale field (epochs=2), method.<hparam>=… or attack.<setting>=…; repeatable")
+    p.add_argument("--sweep", dest="sweeps", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="run every value of a setting, e.g. method.beta=1,5,10 (the adversarial weight), "
+                   "as separate cells; applies to the methods/attacks that have it; repeatable")
+    p.add_argument("--grid", metavar="FILE", help="YAML or TOML grid file (keys: datasets, models, methods, "
+                   "attacks, seeds, scale, set, sweep); command-line options win")
+    p.add_argument("--results", metavar="DIR", help=f"results folder (default: ${RESULTS_ENV} or results/runs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="rift-bench: robustness of fine-tuned language models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -36,25 +54,50 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("what", nargs="?", default="all", choices=["all", "methods", "attacks", "datasets", "models", "scales"])
 
     p_run = sub.add_parser("run", help="run the evaluation grid (skips finished cells)")
-    p_run.add_argument("--methods", nargs="+", help="method names, or 'all' (default: standard)")
-    p_run.add_argument("--attacks", nargs="+", help="attack names, or 'all' (default: pwws)")
-    p_run.add_argument("--datasets", nargs="+", help="dataset names, or 'all' (default: sst2)")
-    p_run.add_argument("--models", nargs="+", help="model names, hub ids or local folders (default: minilm-l6)")
-    p_run.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: 0)")
-    p_run.add_argument("--scale", default=None, help="smoke | small | paper (default: smoke)")
-    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a scale field (epochs=2), method.<hparam>=… or attack.<setting>=…; repeatable")
-    p_run.add_argument("--grid", metavar="FILE", help="YAML or TOML grid file (keys: datasets, models, methods, "
-                       "attacks, seeds, scale, set); command-line options win")
-    p_run.add_argument("--results", metavar="DIR", help=f"results folder (default: ${RESULTS_ENV} or results/runs)")
+    _add_grid_args(p_run)
     p_run.add_argument("--cache", metavar="DIR", help="cache folder for fine-tuned models (default: $RIFT_BENCH_CACHE or ~/.cache/rift-bench)")
     p_run.add_argument("--overwrite", default="never", choices=["never", "always", "missing"],
                        help="never: skip cells with a record; missing: also redo invalid/incomplete ones; always: redo all")
     p_run.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N]")
+    p_run.add_argument("--executor", default="local", choices=["local", "pool", "ray"],
+                       help="local: in this process; pool: --workers processes (one GPU or a share of the CPU "
+                       "cores each); ray: Ray tasks (local runtime or --ray-address)")
+    p_run.add_argument("--workers", type=int, default=1, help="worker processes for the pool/ray executors")
+    p_run.add_argument("--ray-address", metavar="ADDR", help="an existing Ray cluster (default: start a local runtime)")
     _add_asset_args(p_run)
 
-    p_report = sub.add_parser("report", help="tables of what is in a results folder")
+    p_status = sub.add_parser("status", help="done / running / failed / interrupted / pending cells of a grid")
+    _add_grid_args(p_status)
+    p_status.add_argument("--all", action="store_true", help="list every cell, not only the unfinished ones")
+
+    p_report = sub.add_parser("report", help="the paper's tables and figures from a results folder")
     p_report.add_argument("--results", metavar="DIR", help=f"results folder (default: ${RESULTS_ENV} or results/runs)")
+    p_report.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"],
+                          help="markdown, latex (booktabs), csv (one line per table cell) or html (a page with "
+                          "tables, figures and adversarial examples); default markdown")
+    p_report.add_argument("--out", metavar="PATH", help="output file (default: stdout); for html a folder "
+                          "(default: report/)")
+    p_report.add_argument("--compare", choices=["paper"], help="paper: our numbers next to the paper's, with the "
+                          "difference and what differs in the setting")
+    p_report.add_argument("--paper", metavar="DIR", help="the paper's numbers (default: the repository's results/paper)")
+    p_report.add_argument("--figures", metavar="DIR", help="also write the figures (PDF + PNG) to DIR "
+                          "(html always writes them, into OUT/figures)")
+    p_report.add_argument("--standalone", action="store_true",
+                          help="latex: a complete compilable document (with the figures when --figures is given)")
+
+    p_regress = sub.add_parser("regress", help="rerun the reference grid and fail when a metric moves beyond "
+                               "tolerance (update the reference with --update)")
+    p_regress.add_argument("--reference", metavar="DIR", default="results/reference",
+                           help="reference folder with grid.yaml, tolerances.yaml and records/ (default: %(default)s)")
+    p_regress.add_argument("--fresh", metavar="DIR", help="compare these records instead of running the grid")
+    p_regress.add_argument("--results", metavar="DIR", help="keep the fresh run's records here (default: a temporary folder)")
+    p_regress.add_argument("--cache", metavar="DIR", help="model cache for the fresh run (default: a new temporary one, "
+                           "so every model is retrained by the current code)")
+    p_regress.add_argument("--update", action="store_true", help="replace the reference records with the fresh ones "
+                           "(after printing the diff); commit results/reference/ afterwards")
+    p_regress.add_argument("--failures-only", action="store_true", help="print only the checks that fail")
+    p_regress.add_argument("--device", default="cpu", help="cpu (default: the reference is recorded on CPU), auto or cuda[:N]")
+    _add_asset_args(p_regress)
     return parser
 
 
@@ -76,16 +119,24 @@ def _read_grid_file(path: str) -> dict[str, Any]:
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
         raise ConfigError(f"grid file {path} is not valid {file.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}")
-    allowed = {"datasets", "models", "methods", "attacks", "seeds", "scale", "set"}
+    allowed = {"datasets", "models", "methods", "attacks", "seeds", "scale", "set", "sweep"}
     if not isinstance(data, dict) or set(data) - allowed:
         extra = sorted(set(data) - allowed) if isinstance(data, dict) else []
         raise ConfigError(f"grid file {path}: expected a mapping with keys {sorted(allowed)}"
                           + (f"; unknown keys {extra}" if extra else ""))
-    for key in ("datasets", "models", "methods", "attacks", "seeds", "set"):
+    for key in ("datasets", "models", "methods", "attacks", "seeds", "set", "sweep"):
         if key in data and not isinstance(data[key], list):
             data[key] = [data[key]]
     if isinstance(data.get("set"), list) and data["set"] and isinstance(data["set"][0], dict):
         data["set"] = [f"{k}={v}" for item in data["set"] for k, v in item.items()]
+    sweeps = []
+    for item in data.get("sweep", []):  # "method.beta=1,5,10" or a mapping {method.beta: [1, 5, 10]}
+        if isinstance(item, dict):
+            sweeps += [f"{k}={','.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in item.items()]
+        else:
+            sweeps.append(item)
+    if sweeps:
+        data["sweep"] = sweeps
     return data
 
 
@@ -111,11 +162,10 @@ def _cmd_list(what: str) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.assets import AssetConfig, cache_dir
+def _cells_from_args(args: argparse.Namespace) -> list:
     from bench.config import parse_override
-    from bench.grid import expand_grid
-    from bench.runner import RunOptions, run_cells
+    from bench.errors import ConfigError
+    from bench.grid import expand_grid, parse_sweep
 
     grid = dict(DEFAULT_GRID, scale="smoke", set=[])
     if args.grid:
@@ -127,38 +177,103 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         seeds = [int(s) for s in grid["seeds"]]
     except (TypeError, ValueError):
-        from bench.errors import ConfigError
-
         raise ConfigError(f"seeds must be integers, got {grid['seeds']!r}") from None
-    cells = expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
-                        str(grid["scale"]), overrides)
+    sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *args.sweeps]]
+    return expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
+                       str(grid["scale"]), overrides, sweeps)
+
+
+def _results_dir(args: argparse.Namespace) -> Path:
+    return Path(args.results) if args.results else default_results_dir()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import shlex
+
+    from bench.assets import AssetConfig, cache_dir
+    from bench.executors import run_grid
+    from bench.runner import Interrupted, RunOptions
+
+    cells = _cells_from_args(args)
     options = RunOptions(
-        results_dir=Path(args.results) if args.results else default_results_dir(),
+        results_dir=_results_dir(args),
         cache_dir=Path(args.cache) if args.cache else cache_dir(),
         assets=AssetConfig.from_env(args.assets, args.offline),
         overwrite=args.overwrite, device=args.device,
     )
-    print(f"{len(cells)} cell(s) → {options.results_dir}", file=sys.stderr)
-    counts = run_cells(cells, options)
-    print(f"finished: {counts['done']} run, {counts['skipped']} skipped (already done)", file=sys.stderr)
+    try:
+        summary, facts = run_grid(cells, options, args.executor, args.workers, args.ray_address)
+    except Interrupted as stop:
+        print(f"\ninterrupted: {stop.summary.line()} before the interruption.", file=sys.stderr)
+        if stop.current is not None:
+            print(f"  in progress (its finished examples are checkpointed): {stop.current.label()}", file=sys.stderr)
+        print(f"  not started: {len(stop.pending)} cell(s)", file=sys.stderr)
+        print(f"  resume with: bench {shlex.join(sys.argv[1:]) if sys.argv[1:] else 'run'}", file=sys.stderr)
+        return 130
+    if facts.get("peak_rss_mib_per_worker"):
+        print("peak memory per worker (MiB): " + ", ".join(f"{m:.0f}" for m in facts["peak_rss_mib_per_worker"]),
+              file=sys.stderr)
+    print(f"finished: {summary.line()}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from bench.status import cell_states, format_status
+
+    states = cell_states(_cells_from_args(args), _results_dir(args))
+    print(format_status(states, show_all=args.all))
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from bench.report.frame import records_frame
-    from bench.report.tables import summary_table, to_markdown
+    from bench.report.build import build_report, render, steps_frame, write_figures, write_html
 
     results = Path(args.results) if args.results else default_results_dir()
-    frame, problems = records_frame(results)
-    for problem in problems:
-        print(f"warning: skipped {problem}", file=sys.stderr)
-    print(f"Accuracy (%) — clean and under attack — from {results}\n")
-    print(to_markdown(summary_table(frame)))
+    report = build_report(results, args.compare, Path(args.paper) if args.paper else None)
+    if args.format in ("csv", "html") or args.out:  # markdown and latex on stdout carry the notes themselves
+        for message in report.messages:
+            print(f"note: {message}", file=sys.stderr)
+    if args.format == "html":
+        index = write_html(report, Path(args.out or "report"))
+        print(f"wrote {index}", file=sys.stderr)
+        return 0
+    figures = []
+    if args.figures:
+        figures = write_figures(report.frame, steps_frame(results), Path(args.figures))
+        print(f"wrote {len(figures)} figure(s) to {args.figures} (PDF + PNG)", file=sys.stderr)
+    out = Path(args.out) if args.out else None
+    text = render(report, args.format, args.standalone, figures, out.parent if out else Path.cwd())
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        from bench.store import atomic_write_text
+
+        atomic_write_text(out, text)
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from bench.assets import AssetConfig
+    from bench.regress import regress
+
+    return regress(Path(args.reference), Path(args.fresh) if args.fresh else None,
+                   Path(args.results) if args.results else None, Path(args.cache) if args.cache else None,
+                   AssetConfig.from_env(args.assets, args.offline), args.device, args.update,
+                   verbose=not args.failures_only)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a run like Ctrl-C: finished work stays, the summary is printed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "list":
             return _cmd_list(args.what)
@@ -166,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "status":
+            return _cmd_status(args)
+        if args.command == "regress":
+            return _cmd_regress(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

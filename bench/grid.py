@@ -61,6 +61,10 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
     method_cls = METHODS.get(cell.method)
     hparams = apply_overrides(method_cls.Hparams(), groups["method"], f"method {cell.method!r}")
     attack_cls = ATTACKS.get(cell.attack)
+    dataset = DATASETS.get(cell.dataset)
+    if dataset.pair_field and not getattr(attack_cls, "supports_pairs", True):
+        raise ConfigError(f"attack {cell.attack!r} handles single texts only and does not fit the pair task "
+                          f"{cell.dataset!r}; choose another attack for it")
     settings = apply_overrides(attack_cls.Settings(), groups["attack"], f"attack {cell.attack!r}")
     max_length = resolve_max_length(cell.scale, scale, cell.dataset)
     config = {
@@ -78,9 +82,52 @@ def _expand(names: Iterable[str], registry) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+Sweep = tuple[str, tuple[Any, ...]]
+
+
+def parse_sweep(text: str) -> Sweep:
+    """``"method.beta=1,5,10"`` → ``("method.beta", (1, 5, 10))``; each value parsed like a ``--set`` value."""
+    from bench.config import parse_override
+
+    key, sep, raw = text.partition("=")
+    values = [v.strip() for v in raw.split(",")] if sep else []
+    if not key.strip() or not values or any(not v for v in values):
+        raise ConfigError(f"sweep {text!r} is not of the form key=v1,v2,... (e.g. method.beta=1,5,10)")
+    parsed = tuple(parse_override(f"{key}={v}")[1] for v in values)
+    if len(set(map(repr, parsed))) != len(parsed):
+        raise ConfigError(f"sweep {text!r} repeats a value")
+    return key.strip(), parsed
+
+
+def _field_names(cls: type | None) -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(cls)} if cls is not None and dataclasses.is_dataclass(cls) else set()
+
+
+def _applies(key: str, method: str, attack: str | None) -> bool:
+    """A ``method.x`` sweep applies to methods with hyperparameter x, ``attack.x`` to attacks with setting x,
+    a scale field to every cell."""
+    prefix, dot, rest = key.partition(".")
+    if dot and prefix == "method":
+        return rest in _field_names(METHODS.get(method).Hparams)
+    if dot and prefix == "attack":
+        return attack is not None and rest in _field_names(ATTACKS.get(attack).Settings)
+    return True
+
+
+def _combos(sweeps: list[Sweep]) -> list[tuple[tuple[str, Any], ...]]:
+    return list(itertools.product(*[[(key, v) for v in values] for key, values in sweeps]))
+
+
 def expand_grid(datasets: Iterable[str], models: Iterable[str], methods: Iterable[str], attacks: Iterable[str],
-                seeds: Iterable[int], scale: str, overrides: Iterable[tuple[str, Any]] = ()) -> list[Cell]:
-    """The cross product, ordered so that cells sharing a trained model are adjacent (train once, attack many)."""
+                seeds: Iterable[int], scale: str, overrides: Iterable[tuple[str, Any]] = (),
+                sweeps: Iterable[Sweep] = ()) -> list[Cell]:
+    """The cross product, ordered so that cells sharing a trained model are adjacent (train once, attack many).
+
+    ``sweeps`` (``--sweep method.beta=1,5,10``) multiply the cells by each value: a ``method.x`` sweep only
+    for the methods that have hyperparameter x (others keep one cell), ``attack.x`` likewise for attacks.
+    """
     seeds = list(seeds)
     if not seeds:
         raise ConfigError("no seeds given (use e.g. --seeds 0 1 2)")
@@ -90,4 +137,26 @@ def expand_grid(datasets: Iterable[str], models: Iterable[str], methods: Iterabl
     for what, values in zip(("datasets", "models", "methods", "seeds", "attacks"), lists):
         if not values:
             raise ConfigError(f"no {what} given")
-    return [Cell(d, m, me, s, a, scale, ov) for d, m, me, s, a in itertools.product(*lists)]
+    sweeps = list(sweeps)
+    fixed = {k for k, _ in ov}
+    for key, _ in sweeps:
+        if key in fixed:
+            raise ConfigError(f"{key} is both set and swept; drop one of them")
+        prefix = key.partition(".")[0] if "." in key else "scale"
+        if prefix == "method" and not any(_applies(key, m, None) for m in lists[2]):
+            raise ConfigError(f"sweep {key}: none of the methods {', '.join(lists[2])} has hyperparameter "
+                              f"{key.partition('.')[2]!r} (see `bench list methods`)")
+        if prefix == "attack" and not any(_applies(key, lists[2][0], a) for a in lists[4]):
+            raise ConfigError(f"sweep {key}: none of the attacks {', '.join(lists[4])} has setting "
+                              f"{key.partition('.')[2]!r} (see `bench list attacks`)")
+    if len({k for k, _ in sweeps}) != len(sweeps):
+        raise ConfigError("the same key is swept twice")
+    train_sweeps = [s for s in sweeps if not s[0].startswith("attack.")]
+    attack_sweeps = [s for s in sweeps if s[0].startswith("attack.")]
+    cells = []
+    for d, m, me, s in itertools.product(*lists[:4]):
+        for train_combo in _combos([sw for sw in train_sweeps if _applies(sw[0], me, None)]):
+            for a in lists[4]:
+                for attack_combo in _combos([sw for sw in attack_sweeps if _applies(sw[0], me, a)]):
+                    cells.append(Cell(d, m, me, s, a, scale, ov + train_combo + attack_combo))
+    return cells

@@ -266,7 +266,9 @@ def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
     options.log(f"{len(cells)} cell(s) → {options.results_dir}")
     runner = Runner(options)
     summary = GridSummary()
+    run_seconds: list[float] = []
     for i, cell in enumerate(cells, 1):
+        started = time.perf_counter()
         try:
             status, _ = runner.run(cell)
         except KeyboardInterrupt:
@@ -278,8 +280,15 @@ def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
         elif status == "busy":
             options.log(f"[{i}/{len(cells)}] skip (another runner is on it): {cell.label()}")
         else:
-            options.log(f"[{i}/{len(cells)}] {status}: {cell.label()}")
+            run_seconds.append(time.perf_counter() - started)
+            left = len(cells) - i
+            eta = f", ETA ≈ {_duration(left * sum(run_seconds) / len(run_seconds))} for {left} more" if left else ""
+            options.log(f"[{i}/{len(cells)}] {status} in {_duration(run_seconds[-1])}{eta}: {cell.label()}")
     return summary
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min" if seconds < 7200 else f"{seconds / 3600:.1f}h"
 
 
 def read_examples(record_file: Path) -> list[dict]:

@@ -9,6 +9,7 @@ their full training configuration, so one model serves every attack of its cells
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -131,7 +132,8 @@ def _progress(total: int, desc: str):
 
 
 def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
-              device: torch.device | None = None, log: Callable[[str], None] = print) -> TrainedModel:
+              device: torch.device | None = None, log: Callable[[str], None] = print,
+              assets: Any = None) -> TrainedModel:
     """Fine-tune the pre-trained encoder at ``model_dir`` with ``method_cls`` and return the best-dev model."""
     device = device or pick_device()
     scale = spec.scale
@@ -139,8 +141,11 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed)
     model.to(device)
     theta0 = {k: v.detach().clone() for k, v in model.encoder_parameters().items()}
-    context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length)
+    context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length, assets=assets, seed=spec.seed)
     method = method_cls(hparams, model, context)
+    resolved = dataclasses.asdict(method.hparams) if dataclasses.is_dataclass(method.hparams) else {}
+    if resolved != spec.hparams:
+        log(f"  resolved hyperparameters: {resolved}")
     extra = [m.to(device) for m in method.extra_modules()]
     params = [p for p in model.parameters() if p.requires_grad] + [p for m in extra for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=scale.lr, weight_decay=scale.weight_decay)
@@ -191,7 +196,8 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         loop.epochs.append({"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)), "dev_accuracy": dev_acc,
                             method.selection_metric: score,
                             "rel_weight_distance": distance})
-        log(f"  epoch {epoch}/{scale.epochs}: train loss {np.mean(losses):.4f}, dev acc {dev_acc:.3f}, "
+        selection = "" if method.selection_metric == "dev_accuracy" else f", {method.selection_metric} {score:.3f}"
+        log(f"  epoch {epoch}/{scale.epochs}: train loss {np.mean(losses):.4f}, dev acc {dev_acc:.3f}{selection}, "
             f"‖θ−θ₀‖/‖θ₀‖ {distance:.4f}")
         if best is None or score > best[0]:
             best = (score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
@@ -206,6 +212,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         "final_rel_weight_distance": loop.epochs[-1]["rel_weight_distance"],
         "selected_rel_weight_distance": loop.epochs[best[1] - 1]["rel_weight_distance"],
         "train_seconds": time.perf_counter() - started, "steps_total": step,
+        "resolved_hparams": resolved,
     }
     return TrainedModel(model, tokenizer, train_log, cached=False)
 
@@ -249,12 +256,13 @@ class ModelCache:
 
 
 def train_or_load(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
-                  cache: ModelCache, device: torch.device | None = None, log: Callable[[str], None] = print) -> TrainedModel:
+                  cache: ModelCache, device: torch.device | None = None, log: Callable[[str], None] = print,
+                  assets: Any = None) -> TrainedModel:
     """The cached model for ``spec`` if there is one, otherwise a freshly fine-tuned (and cached) one."""
     cached = cache.load(spec, task.spec.num_labels, model_dir, device)
     if cached is not None:
         log(f"  using cached fine-tuned model {cached.path}")
         return cached
-    trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log)
+    trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log, assets)
     cache.save(trained)
     return trained

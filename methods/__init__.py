@@ -1,3 +1,4 @@
 """Fine-tuning methods. Importing this package registers every method in ``bench.registry.METHODS``."""
 
 from methods import standard  # noqa: F401
+from methods import adv_base, adv_ptwd, adv_mixout, rift  # noqa: F401

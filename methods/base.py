@@ -35,8 +35,9 @@ class TrainContext:
     pretrained_dir: Path
     pretrained_params: dict[str, torch.Tensor]  # θ₀ of the encoder (detached copies)
     max_length: int
-    assets: Any = None
+    assets: Any = None  # bench.assets.AssetConfig of the run (e.g. the synonym set for ASCC methods)
     extra: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0  # the training seed (for a method's own seeded initialisations)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,98 @@
-"""Result records → one pandas DataFrame (a row per cell), the input of every table and figure."""
+"""Result records → pandas frames (a row per cell; a row per logged training step), the input of every
+table and figure. Reads the JSON record contract of :mod:`bench.store` only (never imports torch)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from bench.store import load_records
+from bench.report.labels import split_cell_overrides, with_variant
+from bench.store import CorruptRecord, examples_path, iter_record_files, load_record
 
-COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples",
-           "clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
-           "seconds_per_example", "rel_weight_distance", "cell_id"]
+METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
+           "seconds_per_example"]
+COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples", *METRICS,
+           "rel_weight_distance", "cell_id",
+           # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
+           "scale_label", "method_label", "attack_label", "method_overrides",
+           "n_train", "n_test", "train_pool_size", "epochs", "lr", "batch_size", "hparams", "train_key", "selected_dev_accuracy",
+           "record_path", "examples_path"]
+STEP_COLUMNS = ["dataset", "model", "method", "seed", "scale_label", "method_label", "method_overrides", "train_key",
+                "step", "epoch", "rel_weight_distance"]
+
+
+def _row(record: dict, path: Path) -> dict:
+    cell, m = record["cell"], record["metrics"]
+    config, data, training = record.get("config", {}), record.get("data", {}), record.get("training", {})
+    groups = split_cell_overrides(cell.get("overrides", []))
+    scale_settings = config.get("scale_settings", {})
+    examples = examples_path(path)
+    return {
+        "dataset": cell["dataset"], "model": cell["model"], "method": cell["method"], "attack": cell["attack"],
+        "seed": cell["seed"], "scale": cell["scale"], "train_split": data.get("train_split"),
+        "n_examples": m.get("n_examples"), **{k: m.get(k) for k in METRICS},
+        "rel_weight_distance": training.get("selected_rel_weight_distance"), "cell_id": record["cell_id"],
+        "scale_label": with_variant(cell["scale"], groups["scale"]),
+        "method_label": with_variant(cell["method"], groups["method"]),
+        "attack_label": with_variant(cell["attack"], groups["attack"]),
+        "method_overrides": tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in groups["method"])),
+        "n_train": data.get("n_train"), "n_test": data.get("n_test"), "train_pool_size": data.get("train_pool_size"),
+        "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
+        "batch_size": scale_settings.get("batch_size"), "hparams": training.get("resolved_hparams") or config.get("hparams", {}),
+        "train_key": training.get("train_key"), "selected_dev_accuracy": training.get("selected_dev_accuracy"),
+        "record_path": str(path), "examples_path": str(examples) if examples.exists() else None,
+    }
+
+
+FAILED_SUFFIX = ".failed.json"  # the runner's note for a cell that raised (no record)
+
+
+def failed_note(path: Path) -> str:
+    """One line for a runner's ``<cell-id>.failed.json`` note."""
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+        cell = note.get("cell", {})
+        what = " · ".join(str(cell.get(k, "?")) for k in ("dataset", "model", "method", "attack", "seed"))
+        return f"cell {note.get('cell_id', path.name)} ({what}) failed: {note.get('error', '?')} ({path})"
+    except (OSError, ValueError, AttributeError):
+        return f"unreadable failure note {path}"
+
+
+def _load(results: Path) -> tuple[list[tuple[dict, Path]], list[str]]:
+    loaded, problems = [], []
+    for path in iter_record_files(results):
+        if path.name.endswith(FAILED_SUFFIX):
+            problems.append(failed_note(path))
+            continue
+        try:
+            loaded.append((load_record(path), path))
+        except CorruptRecord as exc:
+            problems.append(f"skipped {exc}")
+    return loaded, problems
 
 
 def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
-    """All valid records under ``results`` as a frame, plus one message per skipped (corrupt/foreign) file."""
-    records, problems = load_records(results)
-    rows = []
-    for r in records:
-        cell, m = r["cell"], r["metrics"]
-        rows.append({
-            "dataset": cell["dataset"], "model": cell["model"], "method": cell["method"], "attack": cell["attack"],
-            "seed": cell["seed"], "scale": cell["scale"], "train_split": r.get("data", {}).get("train_split"),
-            **{k: m.get(k) for k in COLUMNS if k in m},
-            "rel_weight_distance": r.get("training", {}).get("selected_rel_weight_distance"),
-            "cell_id": r["cell_id"],
-        })
-    return pd.DataFrame(rows, columns=COLUMNS), problems
+    """All valid records under ``results`` as a frame, plus one message per skipped (corrupt/foreign) file and
+    per failed cell."""
+    loaded, problems = _load(results)
+    return pd.DataFrame([_row(r, p) for r, p in loaded], columns=COLUMNS), problems
+
+
+def steps_frame(results: Path) -> pd.DataFrame:
+    """One row per logged training step (``training.step_log``) per trained model (records sharing a model count once)."""
+    loaded, _ = _load(results)
+    rows, seen = [], set()
+    for record, path in loaded:
+        base = _row(record, path)
+        training = record.get("training", {})
+        key = training.get("train_key") or record["cell_id"]
+        if key in seen:
+            continue
+        seen.add(key)
+        for step in training.get("step_log", []):
+            if "rel_weight_distance" in step and "step" in step:
+                rows.append({**{k: base[k] for k in STEP_COLUMNS[:7]}, "train_key": key, "step": step["step"],
+                             "epoch": step.get("epoch"), "rel_weight_distance": step["rel_weight_distance"]})
+    return pd.DataFrame(rows, columns=STEP_COLUMNS)

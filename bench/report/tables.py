@@ -1,46 +1,173 @@
-"""Tables from the results frame. Cells without results show "—"; numbers are mean ± std over seeds."""
+"""The paper's table layouts, built from the results frame (missing cells show "—", never a number).
+
+* :func:`main_tables` — Tables 1–2: one table per dataset (and scale), a block per model, rows = methods,
+  columns = clean accuracy and accuracy under each attack, "mean ± std (n seeds)", best per column in bold.
+* :func:`ablation_table` — Table 3: RIFT with I(S;T|Y) (``rift``) vs I(S;T) (``rift-ist``).
+* :func:`secondary_tables` — attack success rate, % words perturbed, queries and seconds per example.
+"""
 
 from __future__ import annotations
 
+from typing import Iterable
 
 import pandas as pd
 
-
-def _fmt(values: pd.Series, percent: bool = True) -> str:
-    values = values.dropna().astype(float)
-    if values.empty:
-        return "—"
-    scale = 100.0 if percent else 1.0
-    mean = values.mean() * scale
-    if len(values) == 1:
-        return f"{mean:.1f} (n=1)"
-    std = values.std(ddof=1) * scale
-    return f"{mean:.1f} ± {std:.1f} (n={len(values)})"
+from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display,
+                                 order_key, overrides_label, sort_names)
+from bench.report.table import Block, Table, bold_best, stat
+from bench.store import safe_name
 
 
-def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows: dataset · model · scale · method; columns: clean accuracy and accuracy under each attack (%)."""
-    if frame.empty:
-        return pd.DataFrame()
-    keys = ["dataset", "model", "scale", "method"]
-    attacks = sorted(frame["attack"].unique())
-    rows = []
-    for key, group in frame.groupby(keys, sort=True):
-        row = dict(zip(keys, key))
-        # Clean accuracy per trained model: one value per seed (the attacks of a seed share the model and test set).
-        per_seed = group.groupby("seed")["clean_accuracy"].first()
-        row["clean"] = _fmt(per_seed)
-        for attack in attacks:
-            row[attack] = _fmt(group.loc[group["attack"] == attack, "accuracy_under_attack"])
-        splits = sorted(set(group["train_split"].dropna()))
-        row["trained on"] = ", ".join(splits)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def method_display(method: str, overrides: Iterable[tuple[str, object]] = ()) -> str:
+    label = overrides_label(overrides, symbols=True)
+    base = display(method, METHOD_NAMES)
+    return f"{base} ({label})" if label else base
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    if table.empty:
-        return "_no results yet_"
-    return table.to_markdown(index=False)
+def attack_display(attack_label: str) -> str:
+    name, _, rest = attack_label.partition(" (")
+    return display(name, ATTACK_NAMES) + (f" ({rest}" if rest else "")
 
+
+def _ordered(frame: pd.DataFrame, label: str, base: str, names: dict[str, str]) -> list[str]:
+    pairs = frame[[base, label]].drop_duplicates().itertuples(index=False)
+    return [lab for _, lab in sorted(pairs, key=lambda p: (order_key(p[0], names), p[1]))]
+
+
+def _method_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(method_label, display name) in the paper's method order, sweep variants after their default."""
+    firsts = frame.drop_duplicates("method_label")
+    rows = [(r.method_label, method_display(r.method, r.method_overrides), r.method, r.method_overrides)
+            for r in firsts.itertuples()]
+    rows.sort(key=lambda r: (order_key(r[2], METHOD_NAMES), len(r[3]) > 0, overrides_sort_key(r[3]), r[0]))
+    return [(label, shown) for label, shown, _, _ in rows]
+
+
+def overrides_sort_key(overrides: Iterable[tuple[str, object]]) -> tuple:
+    """Swept variants in numeric order of their values (β=1, 5, 10 — not 1, 10, 5)."""
+    return tuple((k, (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))) for k, v in sorted(overrides))
+
+
+def clean_per_seed(group: pd.DataFrame) -> pd.Series:
+    """Clean accuracy of each trained model (a seed): its attacks share the model and the test examples."""
+    return group.groupby("seed")["clean_accuracy"].mean()
+
+
+def _setting_notes(frame: pd.DataFrame) -> list[str]:
+    """What the numbers were measured on: training split and size, test size, scale."""
+    notes = []
+    for (model, split), g in frame.groupby(["model", "train_split"], dropna=False, sort=True):
+        n_train = ", ".join(str(int(v)) for v in sorted(g["n_train"].dropna().unique())) or "?"
+        n_test = ", ".join(str(int(v)) for v in sorted(g["n_examples"].dropna().unique())) or "?"
+        epochs = ", ".join(str(int(v)) for v in sorted(g["epochs"].dropna().unique())) or "?"
+        notes.append(f"{display(model, MODEL_NAMES)}: fine-tuned on {n_train} examples of the '{split}' split "
+                     f"for {epochs} epoch(s); {n_test} test examples attacked.")
+    if (frame["train_split"] != "train").any():
+        notes.append("A training split other than 'train' means the dataset's train split was not available offline "
+                     "(see each record's data.notes).")
+    return notes
+
+
+def _accuracy_block(group: pd.DataFrame, title: str | None, rows: list[tuple[str, str]],
+                    attacks: list[str]) -> Block:
+    block = Block(title)
+    for label, shown in rows:
+        g = group[group["method_label"] == label]
+        cells = [stat(clean_per_seed(g), 100.0)]
+        cells += [stat(g.loc[g["attack_label"] == a, "accuracy_under_attack"], 100.0) for a in attacks]
+        block.rows.append((shown, cells))
+    bold_best(block)
+    return block
+
+
+def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    keyed = frame.groupby(["dataset", "scale_label"], sort=False)
+    return sorted(keyed, key=lambda kv: (order_key(kv[0][0], DATASET_NAMES), kv[0][1]))
+
+
+def _valid(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["accuracy_under_attack"].notna()] if not frame.empty else frame
+
+
+def main_tables(frame: pd.DataFrame) -> list[Table]:
+    """Tables 1–2: one per (dataset, scale); a block per model; rows = methods; columns = clean + attacks."""
+    frame = _valid(frame)
+    frame = frame[frame["method"] != "rift-ist"] if not frame.empty else frame
+    tables = []
+    for (dataset, scale), group in _groups(frame):
+        attacks = _ordered(group, "attack_label", "attack", ATTACK_NAMES)
+        rows = _method_rows(group)
+        blocks = [_accuracy_block(group[group["model"] == model], display(model, MODEL_NAMES), rows, attacks)
+                  for model in sort_names(group["model"], MODEL_NAMES)]
+        tables.append(Table(
+            key=f"main-{safe_name(dataset)}-{safe_name(scale)}",
+            title=f"Accuracy under attack (%) on {display(dataset, DATASET_NAMES)}, scale {scale}",
+            columns=["Clean"] + [attack_display(a) for a in attacks], blocks=blocks,
+            notes=["Mean ± sample std over training seeds (n = number of seeds); best per column and model in bold; "
+                   "— = not run.", *_setting_notes(group)]))
+    return tables
+
+
+OBJECTIVES = {"rift": "I(S;T|Y)", "rift-ist": "I(S;T)"}
+
+
+def ablation_table(frame: pd.DataFrame) -> Table | None:
+    """Table 3: RIFT with I(S;T|Y) vs I(S;T), a block per (dataset, model, scale); None without ``rift-ist`` records."""
+    frame = _valid(frame)
+    if frame.empty or not (frame["method"] == "rift-ist").any():
+        return None
+    frame = frame[frame["method"].isin(ABLATION_METHODS)]
+    attacks = _ordered(frame, "attack_label", "attack", ATTACK_NAMES)
+    blocks = []
+    for (dataset, scale), group in _groups(frame):
+        for model in sort_names(group["model"], MODEL_NAMES):
+            g = group[group["model"] == model]
+            if not (g["method"] == "rift-ist").any():
+                continue
+            firsts = g.drop_duplicates("method_label")
+            rows = sorted(((r.method_label, r.method, r.method_overrides) for r in firsts.itertuples()),
+                          key=lambda r: (ABLATION_METHODS.index(r[1]), r[0]))
+            rows = [(label, "RIFT, " + (f"{OBJECTIVES[method]} ({overrides_label(ov, symbols=True)})" if ov
+                                        else OBJECTIVES[method])) for label, method, ov in rows]
+            if "rift" not in set(g["method"]):
+                rows.insert(0, ("rift", "RIFT, " + OBJECTIVES["rift"]))
+            title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)} · {scale}"
+            blocks.append(_accuracy_block(g, title, rows, attacks))
+    return Table(key="ablation-ist", title="RIFT: I(S;T|Y) vs I(S;T) — accuracy under attack (%)",
+                 columns=["Clean"] + [attack_display(a) for a in attacks], blocks=blocks, row_header="Objective",
+                 notes=["Mean ± sample std over training seeds (n); best per column and block in bold; — = not run.",
+                        *_setting_notes(frame)])
+
+
+SECONDARY = [("attack_success_rate", "Attack success (%)", 100.0, 1), ("mean_perturbed_pct", "Words perturbed (%)", 1.0, 1),
+             ("mean_queries", "Queries", 1.0, 0), ("seconds_per_example", "Seconds / example", 1.0, 2)]
+
+
+def secondary_tables(frame: pd.DataFrame) -> list[Table]:
+    """Attack cost and effect per (method, attack): rows "method · attack", a block per model."""
+    frame = _valid(frame)
+    tables = []
+    for (dataset, scale), group in _groups(frame):
+        attacks = _ordered(group, "attack_label", "attack", ATTACK_NAMES)
+        rows = _method_rows(group)
+        blocks = []
+        for model in sort_names(group["model"], MODEL_NAMES):
+            g = group[group["model"] == model]
+            block = Block(display(model, MODEL_NAMES))
+            for label, shown in rows:
+                for attack in attacks:
+                    cell = g[(g["method_label"] == label) & (g["attack_label"] == attack)]
+                    if cell.empty:
+                        continue
+                    block.rows.append((f"{shown} · {attack_display(attack)}",
+                                       [stat(cell[col], scale_, digits) for col, _, scale_, digits in SECONDARY]))
+            blocks.append(block)
+        tables.append(Table(
+            key=f"secondary-{safe_name(dataset)}-{safe_name(scale)}",
+            title=f"Attack statistics on {display(dataset, DATASET_NAMES)}, scale {scale}",
+            columns=[name for _, name, _, _ in SECONDARY], blocks=blocks, row_header="Method · attack",
+            notes=["Mean ± sample std over training seeds (n). Attack success: flipped / correctly classified; "
+                   "words perturbed: over successful attacks; queries: model queries per attacked example; "
+                   "seconds: wall time per test example (machine-dependent)."]))
+    return tables
 

@@ -1,0 +1,142 @@
+"""DeepWordBug (Gao et al. 2018): rank words by a black-box score, then misspell them greedily.
+
+With ``F(·)`` the gold-class probability and ``x_{a..b}`` the attacked text cut at word boundaries:
+
+* replace-one  R1S(i) = F(x) − F(x with word i replaced by the unknown token)
+* temporal head THS(i) = F(x_{1..i}) − F(x_{1..i−1})   (prefixes; the empty prefix for i = 1)
+* temporal tail TTS(i) = F(x_{i..n}) − F(x_{i+1..n})   (suffixes)
+* combined      CS(i)  = THS(i) + λ · TTS(i)           (``scoring="combined"``, the default, λ = 1)
+
+Words are then visited in descending score. At each, the four edits (swap two neighbouring letters,
+substitute, delete or insert a letter; one random draw of each) are applied to the current text, and
+the edit that lowers ``F`` most is kept if it lowers ``F`` at all — the published recipe's greedy
+search (TextAttack ``deepwordbug``) — until the label changes. Limits of that recipe: stop-words are
+never edited, no word is edited twice, and the summed Levenshtein distance of the edits stays within
+``max_edit_distance`` (30; edits touch disjoint words, so the sum bounds the distance of the texts).
+Only words that survive the victim's truncation are scored and edited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attacks.base import AttackContext, Outcome
+from attacks.charedits import EDITS, levenshtein
+from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
+from attacks.text import with_field
+from bench.registry import ATTACKS
+
+SCORINGS = ("combined", "replace-one", "head", "tail")
+
+
+@dataclass(frozen=True)
+class DeepWordBugSettings:
+    scoring: str = "combined"  # combined | replace-one | head | tail
+    tail_weight: float = 1.0  # λ of the combined score
+    edits: tuple[str, ...] = ("swap", "substitute", "delete", "insert")
+    max_edit_distance: int = 30  # Levenshtein budget over the whole text; 0 = unlimited
+    skip_stopwords: bool = True
+    seed: int = 0
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
+    time_limit_s: float = 0.0
+
+    def validate(self) -> None:
+        from bench.errors import ConfigError
+
+        if self.scoring not in SCORINGS:
+            raise ConfigError(f"attack.scoring must be one of {', '.join(SCORINGS)}")
+        unknown = [e for e in self.edits if e not in EDITS]
+        if unknown or not self.edits:
+            raise ConfigError(f"attack.edits must be a non-empty subset of {', '.join(EDITS)} (got {unknown})")
+        if self.max_edit_distance < 0 or self.query_budget < 0 or self.time_limit_s < 0:
+            raise ConfigError("attack.max_edit_distance, query_budget and time_limit_s must be ≥ 0")
+
+
+def word_scores(ctx: AttackContext, positions: list[int], scoring: str, tail_weight: float, unk: str) -> Search:
+    """Gao et al.'s scores of the given words (a search step: it yields the texts it needs)."""
+    words, y, text = ctx.words, ctx.label, ctx.words.text
+    n = len(words)
+    field = lambda s: with_field(ctx.example.inputs, ctx.field, s)  # noqa: E731
+    if scoring == "replace-one":
+        probs = yield [field(words.replace({i: unk}, keep_case=False)) for i in positions]
+        return float(ctx.probs[y]) - probs[:, y]
+    out = np.zeros(len(positions))
+    if scoring in ("head", "combined"):
+        cuts = sorted({i for p in positions for i in (p - 1, p)})
+        probs = yield [field(text[:words.spans[i][1]] if i >= 0 else "") for i in cuts]
+        f = dict(zip(cuts, probs[:, y]))
+        out += np.array([f[p] - f[p - 1] for p in positions])
+    if scoring in ("tail", "combined"):
+        cuts = sorted({i for p in positions for i in (p, p + 1)})
+        probs = yield [field(text[words.spans[i][0]:] if i < n else "") for i in cuts]
+        f = dict(zip(cuts, probs[:, y]))
+        out += (tail_weight if scoring == "combined" else 1.0) * np.array([f[p] - f[p + 1] for p in positions])
+    return out
+
+
+@ATTACKS.register("deepwordbug", "DeepWordBug (Gao et al. 2018): combined head/tail score, four character edits, "
+                  "Levenshtein budget 30")
+class DeepWordBug(EngineRecipe):
+    Settings = DeepWordBugSettings
+
+    def __init__(self, settings: DeepWordBugSettings, assets) -> None:
+        super().__init__(settings, assets)
+        self.stop: frozenset[str] = frozenset()
+        if settings.skip_stopwords:
+            from attacks.wordnet import stopwords
+
+            self.stop = stopwords(assets)
+
+    def steps(self, ctx: AttackContext) -> Search:
+        s, words, y = self.settings, ctx.words, ctx.label
+        rng = np.random.default_rng(example_seed(s.seed, ctx.example.uid))
+        visible = words.visible(ctx.victim.visible_chars(ctx.example.inputs, ctx.field))
+        positions = [i for i in visible if words.lower(i) not in self.stop]
+        if not positions:
+            return Outcome({}, "no editable words")
+        subs: dict[int, str] = {}
+        kinds: dict[int, str] = {}
+        spent = 0
+        try:
+            scores = yield from word_scores(ctx, positions, s.scoring, s.tail_weight, ctx.victim.unk_token)
+            order = [positions[k] for k in np.argsort(-scores, kind="stable")]
+            current = float(ctx.probs[y])
+            for i in order:
+                original = words.word(i)
+                options = []
+                for name in s.edits:
+                    edited = EDITS[name](original, rng)
+                    if edited is None or edited == original:
+                        continue
+                    cost = levenshtein(original, edited)
+                    if s.max_edit_distance and spent + cost > s.max_edit_distance:
+                        continue
+                    options.append((name, edited, cost))
+                if not options:
+                    continue
+                probs = yield [self._text(ctx, {**subs, i: e}) for _, e, _ in options]
+                k = int(np.argmin(probs[:, y]))
+                if probs[k, y] >= current:
+                    continue
+                subs[i] = options[k][1]
+                spent += options[k][2]
+                current = float(probs[k, y])
+                kinds[i] = options[k][0]
+                if int(probs[k].argmax()) != y:
+                    return self._outcome(ctx, subs, kinds, "label flipped", spent)
+            return self._outcome(ctx, subs, kinds, "all words tried", spent)
+        except Exhausted as stop:
+            return self._outcome(ctx, subs, kinds, stop.reason, spent)
+
+    @staticmethod
+    def _text(ctx: AttackContext, subs: dict[int, str]):
+        return with_field(ctx.example.inputs, ctx.field, ctx.words.replace(subs, keep_case=False))
+
+    def _outcome(self, ctx: AttackContext, subs: dict[int, str], kinds: dict[int, str], reason: str,
+                 spent: int) -> Outcome:
+        changes = [{"index": i, "original": ctx.words.word(i), "substitute": e, "edit": kinds[i]}
+                   for i, e in sorted(subs.items())]
+        return Outcome(dict(subs), f"{reason} (edit distance {spent})", adversarial=self._text(ctx, subs),
+                       changes=changes)

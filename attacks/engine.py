@@ -1,0 +1,226 @@
+"""The shared attack engine: searches written as generators, driven against a victim.
+
+A search is a generator that *yields* a batch of inputs it wants scored and receives their class
+probabilities back (``probs = yield texts``); it finally *returns* an :class:`Outcome`. The engine
+owns everything around the model call, so every recipe gets it for free:
+
+* per-example deduplication: a text already scored for this example is answered from memory and not
+  counted again, and a batch is sent to the victim once with its duplicates removed;
+* query budgets (distinct texts scored for the example, its clean prediction included) and a
+  per-example wall-time limit: when the next batch would break either, the engine throws
+  :class:`Exhausted` into the search, which returns its best result so far;
+* batching across examples (:func:`attack_many`): many examples' searches run in lock-step and their
+  pending batches are scored in one victim call, so a GPU sees full batches even for short texts.
+
+Searches never call the victim themselves, which is what makes the last point possible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Generator, Sequence
+
+import numpy as np
+
+from attacks.base import FAILED, SKIPPED, SUCCESS, AttackContext, AttackRecipe, AttackResult, Outcome
+from attacks.text import Words, get_field
+from bench.data import Example, TextInput
+from bench.victim import Victim
+
+Search = Generator[list[TextInput], np.ndarray, Outcome]
+
+
+class Exhausted(Exception):
+    """Thrown into a search when its next batch would exceed the query budget or the time limit."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-example limits. ``query_budget``: distinct texts scored (0 = none); ``time_limit_s``: seconds (0 = none)."""
+
+    query_budget: int = 0
+    time_limit_s: float = 0.0
+
+
+def example_seed(seed: int, uid: str) -> int:
+    """A per-example seed that does not depend on the order or grouping in which examples are attacked."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{uid}".encode()).digest()[:8], "little")
+
+
+@dataclass
+class _Run:
+    """Book-keeping of one search being driven: its memo, its counts and its pending request."""
+
+    search: Search
+    limits: Limits
+    start: float
+    used: int  # distinct texts scored so far for this example (clean prediction included)
+    memo: dict[TextInput, np.ndarray] = field(default_factory=dict)
+    request: list[TextInput] | None = None
+    outcome: Outcome | None = None
+
+    def new_texts(self) -> list[TextInput]:
+        assert self.request is not None
+        return [x for x in dict.fromkeys(self.request) if x not in self.memo]
+
+    def over_limit(self, n_new: int) -> str:
+        budget = self.limits.query_budget
+        if budget and self.used + n_new > budget:
+            return "query budget exhausted"
+        if self.limits.time_limit_s and time.perf_counter() - self.start > self.limits.time_limit_s:
+            return "time limit reached"
+        return ""
+
+    def _step(self, send: Any = None, throw: Exhausted | None = None) -> None:
+        try:
+            if throw is not None:
+                self.request = list(self.search.throw(throw))
+                raise RuntimeError("a search must return (not yield again) after Exhausted")
+            self.request = list(self.search.send(send) if send is not None else next(self.search))
+        except StopIteration as stop:
+            self.request, self.outcome = None, stop.value
+
+    def start_search(self) -> None:
+        self._step()
+        self._settle()
+
+    def answer(self, scored: dict[TextInput, np.ndarray]) -> None:
+        """Record fresh scores, then send the search its batch's probabilities."""
+        assert self.request is not None
+        for x in self.new_texts():
+            self.memo[x] = scored[x]
+            self.used += 1
+        probs = np.stack([self.memo[x] for x in self.request]) if self.request else np.zeros((0, 0))
+        self._step(send=probs)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Answer empty or fully memoised requests at once, and enforce the limits."""
+        while self.request is not None:
+            new = self.new_texts()
+            reason = self.over_limit(len(new))
+            if reason:
+                self._step(throw=Exhausted(reason))
+            elif not new:
+                probs = np.stack([self.memo[x] for x in self.request]) if self.request else np.zeros((0, 0))
+                self._step(send=probs)
+            else:
+                return
+
+
+def drive(search: Search, victim: Victim, limits: Limits, used: int = 1,
+          known: dict[TextInput, np.ndarray] | None = None) -> Outcome:
+    """Run one search to completion against ``victim``. ``used``: queries already spent on the example;
+    ``known``: texts already scored for it (its clean input), answered without a query."""
+    run = _Run(search, limits, time.perf_counter(), used, dict(known or {}))
+    run.start_search()
+    while run.request is not None:
+        new = run.new_texts()
+        run.answer(dict(zip(new, victim.predict_proba(new))))
+    assert run.outcome is not None
+    return run.outcome
+
+
+class EngineRecipe(AttackRecipe):
+    """A recipe whose search is a generator (:meth:`steps`). Settings may define ``query_budget`` and ``time_limit_s``."""
+
+    def steps(self, ctx: AttackContext) -> Search:
+        raise NotImplementedError
+
+    def limits(self) -> Limits:
+        return Limits(int(getattr(self.settings, "query_budget", 0) or 0),
+                      float(getattr(self.settings, "time_limit_s", 0.0) or 0.0))
+
+    #: examples in flight at once when batching across examples (on a GPU; on a CPU one at a time)
+    gpu_width: int = 32
+
+    def attack_all(self, victim: Victim, examples: list[Example], field: int) -> list[AttackResult]:
+        """On a GPU, many examples' searches run in lock-step and share batches (:func:`attack_many`)."""
+        if getattr(getattr(victim, "device", None), "type", "cpu") == "cuda":
+            return attack_many(self, victim, examples, field, self.gpu_width)
+        return super().attack_all(victim, examples, field)
+
+    def search(self, ctx: AttackContext) -> Outcome:
+        return drive(self.steps(ctx), ctx.victim, self.limits(), used=ctx.queries_used(),
+                     known={ctx.example.inputs: ctx.probs})
+
+
+def attack_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example], field: int,
+                width: int = 16) -> list[AttackResult]:
+    """Attack ``examples`` with up to ``width`` searches in flight, their batches scored in one victim call.
+
+    Results equal :meth:`AttackRecipe.attack` example by example (searches seed themselves per example);
+    ``queries`` counts each example's distinct texts and ``forwards`` the texts it first sent to the model,
+    so both sum to the victim's totals. ``seconds`` is the example's wall time while in flight (shared).
+    """
+    results: list[AttackResult | None] = [None] * len(examples)
+    victim.clear_cache()
+    clean = victim.predict_proba([ex.inputs for ex in examples]) if examples else np.zeros((0, 0))
+    active: dict[int, tuple[_Run, AttackContext, float]] = {}
+    queue = list(range(len(examples)))
+    limits = recipe.limits()
+
+    def finish(i: int, run: _Run, ctx: AttackContext, start: float) -> None:
+        ex = examples[i]
+        outcome = run.outcome
+        assert outcome is not None
+        adversarial = outcome.adversarial if outcome.adversarial is not None else ctx.text_with(outcome.substitutions)
+        final = run.memo.get(adversarial)
+        if final is None:
+            final = victim.predict_proba([adversarial])[0]
+            run.used += 1
+        results[i] = _result(ex, ctx, outcome, adversarial, final, run.used, run.used,
+                             time.perf_counter() - start)
+
+    while queue or active:
+        while queue and len(active) < width:
+            i = queue.pop(0)
+            ex, probs, start = examples[i], clean[i], time.perf_counter()
+            words = Words.split(get_field(ex.inputs, field))
+            if int(probs.argmax()) != ex.label:
+                results[i] = AttackResult(uid=ex.uid, label=ex.label, status=SKIPPED, original=ex.inputs,
+                                          adversarial=ex.inputs, original_pred=int(probs.argmax()),
+                                          original_probs=probs.tolist(), final_pred=int(probs.argmax()),
+                                          final_probs=probs.tolist(), n_words=len(words), words_changed=0,
+                                          queries=1, forwards=1, seconds=0.0, reason="clean prediction wrong")
+                continue
+            ctx = AttackContext(victim, ex, field, words, probs, 0)
+            run = _Run(recipe.steps(ctx), limits, start, 1, {ex.inputs: probs})
+            run.start_search()
+            if run.request is None:
+                finish(i, run, ctx, start)
+            else:
+                active[i] = (run, ctx, start)
+        if not active:
+            continue
+        wanted = {i: run.new_texts() for i, (run, _, _) in active.items()}
+        union = list(dict.fromkeys(x for texts in wanted.values() for x in texts))
+        scored = dict(zip(union, victim.predict_proba(union)))
+        for i in list(active):
+            run, ctx, start = active[i]
+            run.answer(scored)
+            if run.request is None:
+                del active[i]
+                finish(i, run, ctx, start)
+    victim.clear_cache()
+    return [r for r in results if r is not None]
+
+
+def _result(ex: Example, ctx: AttackContext, outcome: Outcome, adversarial: TextInput, final: np.ndarray,
+            queries: int, forwards: int, seconds: float) -> AttackResult:
+    final_pred = int(final.argmax())
+    words = ctx.words
+    changes = outcome.changes if outcome.changes is not None else [
+        {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
+    changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
+    return AttackResult(uid=ex.uid, label=ex.label, status=SUCCESS if final_pred != ex.label else FAILED,
+                        original=ex.inputs, adversarial=adversarial, original_pred=int(ctx.probs.argmax()),
+                        original_probs=ctx.probs.tolist(), final_pred=final_pred, final_probs=final.tolist(),
+                        n_words=len(words), words_changed=changed, changes=changes, queries=queries,
+                        forwards=forwards, seconds=seconds, reason=outcome.reason)

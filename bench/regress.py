@@ -1,0 +1,322 @@
+"""``bench regress``: rerun a fixed, deterministic grid and compare every metric with a committed reference.
+
+The reference folder (default ``results/reference/``) holds
+
+* ``grid.yaml`` — the grid, in the ``bench run --grid`` format (fixed seeds, a real data subset, the embedded model);
+* ``tolerances.yaml`` — per metric, how far a fresh value may move (``abs`` and/or ``rel``) before the check fails;
+* ``records/`` — the reference records (a normal results folder: ``bench report --results`` reads it).
+
+A fresh run trains every model anew (a temporary model cache unless ``--cache`` is given), so a change to a
+method's loss or an attack's search shows up in the numbers. Any metric beyond its tolerance, either way, fails
+(exit 1); so do a missing cell and a changed configuration. ``bench regress --update`` records a new reference.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import ConfigError
+from bench.store import CorruptRecord, examples_path, iter_record_files, load_record, record_path
+
+DEFAULT_REFERENCE = Path("results") / "reference"
+GRID_FILE, TOLERANCE_FILE, RECORDS_DIR = "grid.yaml", "tolerances.yaml", "records"
+UPDATE_HINT = ("If the change is intended, record a new reference with `bench regress --update` and commit "
+               "results/reference/ (see results/reference/README.md).")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``|fresh − reference| ≤ max(abs, rel·|reference|)`` passes. ``better`` (higher/lower) names the direction."""
+
+    abs: float = 0.0
+    rel: float = 0.0
+    better: str | None = None
+
+    def limit(self, reference: float) -> float:
+        return max(self.abs, self.rel * abs(reference))
+
+    def describe(self) -> str:
+        parts = ([f"±{self.abs:g}"] if self.abs else []) + ([f"±{100 * self.rel:g}%"] if self.rel else [])
+        return " or ".join(parts) or "exact"
+
+
+@dataclass
+class Check:
+    cell: str
+    metric: str
+    reference: float | None
+    fresh: float | None
+    tolerance: Tolerance
+    ok: bool
+    verdict: str  # "ok", "robustness dropped", "worse", "better", "moved", "missing value"
+
+
+@dataclass
+class Comparison:
+    checks: list[Check] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # missing cells, changed configurations
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.problems
+
+
+# ---------------------------------------------------------------- the reference folder
+
+
+def load_tolerances(path: Path) -> dict[str, Tolerance]:
+    """``metric path → Tolerance`` from ``tolerances.yaml`` (``metrics.accuracy_under_attack: {abs: 0.05}``)."""
+    if not path.exists():
+        raise ConfigError(f"tolerance file {path} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path}: expected a mapping of metric → {{abs, rel, better}}")
+    out = {}
+    for metric, spec in data.items():
+        if not isinstance(spec, dict) or set(spec) - {"abs", "rel", "better"}:
+            raise ConfigError(f"{path}: {metric}: expected keys abs, rel, better; got {spec!r}")
+        if spec.get("better") not in (None, "higher", "lower"):
+            raise ConfigError(f"{path}: {metric}: better must be higher or lower")
+        tol = Tolerance(float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0)), spec.get("better"))
+        if tol.abs < 0 or tol.rel < 0:
+            raise ConfigError(f"{path}: {metric}: tolerances must be ≥ 0")
+        out[str(metric)] = tol
+    return out
+
+
+def grid_cells(grid_file: Path) -> list:
+    """The cells of a ``bench run --grid`` file; every grid key must be given (a reference is explicit)."""
+    from bench.cli import _read_grid_file  # the one grid-file reader, shared with `bench run --grid`
+    from bench.config import parse_override
+    from bench.grid import expand_grid, parse_sweep
+
+    grid = _read_grid_file(str(grid_file))
+    missing = [k for k in ("datasets", "models", "methods", "attacks", "seeds", "scale") if k not in grid]
+    if missing:
+        raise ConfigError(f"{grid_file}: a reference grid must give {', '.join(missing)} explicitly")
+    overrides = [parse_override(str(o)) for o in grid.get("set", [])]
+    sweeps = [parse_sweep(str(s)) for s in grid.get("sweep", [])]
+    return expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"],
+                       [int(s) for s in grid["seeds"]], str(grid["scale"]), overrides, sweeps)
+
+
+def run_grid(cells: list, results: Path, cache: Path, assets: Any, device: str = "cpu") -> None:
+    """Run every cell afresh into ``results`` (records already there are redone)."""
+    from bench.runner import RunOptions, run_cells
+
+    run_cells(cells, RunOptions(results_dir=results, cache_dir=cache, assets=assets, overwrite="always", device=device))
+
+
+# ---------------------------------------------------------------- comparing
+
+
+def cell_key(record: dict) -> tuple:
+    c = record["cell"]
+    overrides = tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in c.get("overrides", [])))
+    return c["dataset"], c["model"], c["method"], c["attack"], int(c["seed"]), c["scale"], overrides
+
+
+def cell_name(record: dict) -> str:
+    c = record["cell"]
+    extra = ", ".join(f"{k}={v}" for k, v in c.get("overrides", []))
+    return (f"{c['dataset']} · {c['model']} · {c['method']} · seed {c['seed']} · {c['attack']} · {c['scale']}"
+            + (f" ({extra})" if extra else ""))
+
+
+def metric_value(record: dict, path: str) -> float | None:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: obj}
+
+
+def config_changes(reference: dict, fresh: dict) -> list[str]:
+    a, b = _flatten(reference), _flatten(fresh)
+    return [f"{k}: {a.get(k, '(absent)')!r} → {b.get(k, '(absent)')!r}" for k in sorted(set(a) | set(b))
+            if a.get(k, "(absent)") != b.get(k, "(absent)")]
+
+
+def _verdict(metric: str, ref: float, new: float, tol: Tolerance) -> str:
+    if tol.better is None:
+        return "moved"
+    worse = new < ref if tol.better == "higher" else new > ref
+    robustness = any(w in metric for w in ("accuracy_under_attack", "attack_success_rate"))
+    if worse:
+        return "robustness dropped" if robustness else "worse"
+    return "better (beyond tolerance)"
+
+
+def check_metric(cell: str, metric: str, ref: float | None, new: float | None, tol: Tolerance) -> Check:
+    if ref is None and new is None:
+        return Check(cell, metric, ref, new, tol, True, "ok (undefined in both)")
+    if ref is None or new is None:
+        return Check(cell, metric, ref, new, tol, False, "missing value")
+    ok = abs(new - ref) <= tol.limit(ref) + 1e-12
+    return Check(cell, metric, ref, new, tol, ok, "ok" if ok else _verdict(metric, ref, new, tol))
+
+
+def compare(reference: list[dict], fresh: list[dict], tolerances: dict[str, Tolerance]) -> Comparison:
+    """Every tolerance-listed metric of every reference cell against the fresh record of the same cell."""
+    result = Comparison()
+    fresh_by_key = {cell_key(r): r for r in fresh}
+    ref_keys = set()
+    for ref in sorted(reference, key=cell_name):
+        key = cell_key(ref)
+        ref_keys.add(key)
+        name = cell_name(ref)
+        new = fresh_by_key.get(key)
+        if new is None:
+            result.problems.append(f"{name}: no fresh record (the cell is in the reference but was not run)")
+            continue
+        changes = config_changes(ref["config"], new["config"])
+        if changes:
+            result.problems.append(f"{name}: configuration changed: " + "; ".join(changes))
+        for metric, tol in tolerances.items():
+            result.checks.append(check_metric(name, metric, metric_value(ref, metric), metric_value(new, metric), tol))
+    for key, new in fresh_by_key.items():
+        if key not in ref_keys:
+            result.problems.append(f"{cell_name(new)}: fresh cell has no reference record (update the reference)")
+    return result
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def format_report(comparison: Comparison, header: str = "", verbose: bool = True) -> str:
+    """A readable diff: per cell, every checked metric with reference, fresh, change and tolerance."""
+    lines = [header] if header else []
+    by_cell: dict[str, list[Check]] = {}
+    for c in comparison.checks:
+        by_cell.setdefault(c.cell, []).append(c)
+    width = max([len(c.metric) for c in comparison.checks] + [6])
+    for cell, checks in by_cell.items():
+        shown = checks if verbose else [c for c in checks if not c.ok]
+        if not shown:
+            continue
+        lines.append(f"\n{cell}")
+        lines.append(f"  {'metric':<{width}}  {'reference':>10}  {'fresh':>10}  {'change':>10}  {'tolerance':>12}  verdict")
+        for c in shown:
+            change = "—" if c.reference is None or c.fresh is None else f"{c.fresh - c.reference:+.4g}"
+            mark = "" if c.ok else "  <<<"
+            lines.append(f"  {c.metric:<{width}}  {_num(c.reference):>10}  {_num(c.fresh):>10}  {change:>10}  "
+                         f"{c.tolerance.describe():>12}  {c.verdict}{mark}")
+    for p in comparison.problems:
+        lines.append(f"\nPROBLEM: {p}")
+    failures = comparison.failures
+    lines.append("")
+    if comparison.ok:
+        lines.append(f"PASS: {len(comparison.checks)} check(s) within tolerance over {len(by_cell)} cell(s).")
+    else:
+        dropped = [c for c in failures if c.verdict == "robustness dropped"]
+        lines.append(f"FAIL: {len(failures)} of {len(comparison.checks)} check(s) beyond tolerance"
+                     + (f" ({len(dropped)} robustness drop(s))" if dropped else "")
+                     + (f", {len(comparison.problems)} problem(s)" if comparison.problems else "") + ".")
+        for c in failures:
+            lines.append(f"  {c.verdict}: {c.cell}: {c.metric} {_num(c.reference)} → {_num(c.fresh)} "
+                         f"(tolerance {c.tolerance.describe()})")
+        lines.append(UPDATE_HINT)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the reference itself
+
+
+def update_reference(fresh_dir: Path, reference: Path) -> int:
+    """Replace ``reference/records`` with the fresh records and their examples files; the number of records."""
+    records, problems = _load(fresh_dir)
+    if problems or not records:
+        raise ConfigError(f"cannot update the reference from {fresh_dir}: " + ("; ".join(problems) or "no records"))
+    target = reference / RECORDS_DIR
+    staging = Path(tempfile.mkdtemp(prefix=".records-", dir=reference))
+    try:
+        for r in records:
+            src = record_path(fresh_dir, r["cell"], r["cell_id"])
+            dst = record_path(staging, r["cell"], r["cell_id"])
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+            if examples_path(src).exists():
+                shutil.copy2(examples_path(src), examples_path(dst))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(records)
+
+
+def _load(folder: Path) -> tuple[list[dict], list[str]]:
+    """Records under ``folder``, and one line per failed cell (the runner's note) or unreadable file."""
+    from bench.report.frame import FAILED_SUFFIX, failed_note
+
+    records, problems = [], []
+    for path in iter_record_files(folder):
+        if path.name.endswith(FAILED_SUFFIX):
+            problems.append(failed_note(path))
+            continue
+        try:
+            records.append(load_record(path))
+        except CorruptRecord as exc:
+            problems.append(str(exc))
+    return records, problems
+
+
+def reference_header(reference: Path, records: list[dict], n_cells: int) -> str:
+    revs = sorted({str((r.get("provenance", {}).get("git") or {}).get("revision") or "?")[:10]
+                   + ("+dirty" if (r.get("provenance", {}).get("git") or {}).get("dirty") else "") for r in records})
+    finished = max((r.get("provenance", {}).get("finished", "") for r in records), default="")
+    return (f"bench regress: {n_cells} cell(s) of {reference / GRID_FILE} against {len(records)} reference record(s) "
+            f"(recorded {finished or '?'}, git {', '.join(revs) or '?'})")
+
+
+def regress(reference: Path = DEFAULT_REFERENCE, fresh: Path | None = None, results: Path | None = None,
+            cache: Path | None = None, assets: Any = None, device: str = "cpu", update: bool = False,
+            verbose: bool = True, log=print) -> int:
+    """Run (or read) the fresh grid, compare with the reference, print the diff. 0: pass, 1: regression."""
+    grid_file, tol_file = reference / GRID_FILE, reference / TOLERANCE_FILE
+    if not grid_file.exists():
+        raise ConfigError(f"no reference grid at {grid_file} (pass --reference DIR)")
+    tolerances = load_tolerances(tol_file)
+    cells = grid_cells(grid_file)
+    with tempfile.TemporaryDirectory(prefix="rift-bench-regress-") as tmp:
+        if fresh is None:
+            fresh = results or Path(tmp) / "results"
+            model_cache = cache or Path(tmp) / "cache"
+            run_grid(cells, fresh, model_cache, assets, device)
+        fresh_records, fresh_problems = _load(fresh)
+        ref_records, ref_problems = _load(reference / RECORDS_DIR)
+        if ref_problems:
+            raise ConfigError("unreadable reference records: " + "; ".join(ref_problems))
+        comparison = compare(ref_records, fresh_records, tolerances)
+        comparison.problems += [f"fresh run: {p}" for p in fresh_problems]  # failed cells, unreadable records
+        log(format_report(comparison, reference_header(reference, ref_records, len(cells)), verbose))
+        if update:
+            n = update_reference(fresh, reference)
+            log(f"updated the reference: {n} record(s) in {reference / RECORDS_DIR} — review `git diff` and commit it")
+            return 0
+        if not ref_records:
+            log(f"no reference records yet: record them with `bench regress --update --reference {reference}`")
+            return 1
+        return 0 if comparison.ok else 1

@@ -1,0 +1,192 @@
+"""Figures (PDF + PNG, colour-blind-safe palette, one marker shape per method as a second cue).
+
+* :func:`tradeoff_figure` — clean accuracy vs accuracy under attack, one point per trained model, a curve per
+  method family through its swept variants (e.g. ``bench run --sweep method.beta=1,5,10``), the Pareto front marked.
+* :func:`distance_figure` — relative L2 distance ‖θ−θ₀‖/‖θ₀‖ of the encoder over training steps, per method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from bench.report.labels import DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key, overrides_label, sort_names
+from bench.report.tables import attack_display, method_display, overrides_sort_key
+from bench.store import safe_name
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+LINESTYLES = ["-", "--", ":", "-."]
+
+
+@dataclass
+class FigureFile:
+    """A written figure: its title and the PDF and PNG paths."""
+
+    kind: str
+    title: str
+    pdf: Path
+    png: Path
+
+
+def _style():
+    return sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.25)
+
+
+def _colours(methods: list[str]) -> dict[str, tuple]:
+    """A fixed colour and marker per method family, in the paper's method order (stable across figures)."""
+    known = sort_names(set(METHOD_NAMES) | set(methods), METHOD_NAMES)
+    palette = sns.color_palette("colorblind", n_colors=max(len(known), 10))
+    return {m: (palette[i % len(palette)], MARKERS[i % len(MARKERS)]) for i, m in enumerate(known)}
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points not dominated in (x, y), both maximised; sorted by x."""
+    front, best_y = [], float("-inf")
+    for x, y in sorted(set(points), key=lambda p: (-p[0], -p[1])):
+        if y > best_y:
+            front.append((x, y))
+            best_y = y
+    return sorted(front)
+
+
+def _variant_sort_key(row: pd.Series, keys: list[str]) -> tuple:
+    values = [row["hparams"].get(k) if isinstance(row["hparams"], dict) else None for k in keys]
+    return tuple((0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in values)
+
+
+def _variant_label(overrides: tuple, hparams: dict, keys: list[str]) -> str:
+    """``β=5`` for a swept variant; ``β=2 (default)`` for the method's default configuration."""
+    if overrides:
+        return overrides_label(overrides, symbols=True)
+    values = [(k, hparams.get(k)) for k in keys if isinstance(hparams, dict) and k in hparams]
+    return f"{overrides_label(values, symbols=True)} (default)" if values else "default"
+
+
+def tradeoff_figure(frame: pd.DataFrame, title: str, attack_label: str) -> Figure:
+    """Clean vs robust accuracy for the cells of one (dataset, model, scale, attack)."""
+    axes_style, context = _style()
+    with axes_style, context:
+        fig = Figure(figsize=(8.0, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        colours = _colours(list(frame["method"].unique()))
+        points = []
+        for method in sort_names(frame["method"], METHOD_NAMES):
+            fam = frame[frame["method"] == method].copy()
+            colour, marker = colours[method]
+            x, y = fam["clean_accuracy"] * 100, fam["accuracy_under_attack"] * 100
+            points += list(zip(x, y))
+            ax.scatter(x, y, color=colour, marker=marker, s=28, alpha=0.45, linewidths=0, zorder=3)
+            keys = sorted({k for ov in fam["method_overrides"] for k, _ in ov})
+            means = (fam.groupby("method_label")
+                        .agg(clean=("clean_accuracy", "mean"), robust=("accuracy_under_attack", "mean"),
+                             n=("seed", "nunique"), overrides=("method_overrides", "first"), hparams=("hparams", "first"))
+                        .reset_index())
+            means["order"] = [_variant_sort_key(r, keys) for _, r in means.iterrows()]
+            means = means.sort_values("order")
+            means["label"] = [_variant_label(r["overrides"], r["hparams"], keys) for _, r in means.iterrows()]
+            n_models = len(fam)
+            label = f"{display(method, METHOD_NAMES)} ({n_models} model{'s' if n_models != 1 else ''})"
+            ax.plot(means["clean"] * 100, means["robust"] * 100, color=colour, marker=marker, markersize=8,
+                    markeredgecolor="white", linewidth=1.8, label=label, zorder=4)
+            if len(means) > 1:
+                for i, (_, r) in enumerate(means.iterrows()):
+                    ax.annotate(r["label"],
+                                (r["clean"] * 100, r["robust"] * 100), textcoords="offset points",
+                                xytext=(7, 5 if i % 2 == 0 else -12), fontsize=9, color=colour, fontweight="bold")
+        front = pareto_front(points)
+        if front:
+            fx, fy = zip(*front)
+            on_front = sum(1 for p in points if p in set(front))  # models with equal scores all count
+            ax.plot(fx, fy, color="0.15", linestyle="--", linewidth=1.0, zorder=2,
+                    label=f"Pareto front ({on_front} model{'s' if on_front != 1 else ''})")
+            ax.scatter(fx, fy, facecolors="none", edgecolors="0.15", s=110, linewidths=1.1, zorder=5)
+        for axis, values in ((ax.set_xlim, [p[0] for p in points]), (ax.set_ylim, [p[1] for p in points])):
+            lo, hi = (min(values), max(values)) if values else (0.0, 100.0)
+            pad = max(4.0, 0.08 * (hi - lo))
+            axis(max(0.0, lo - pad), min(100.0, hi + pad))
+        ax.set_xlabel("Clean accuracy (%)")
+        ax.set_ylabel(f"Accuracy under {attack_display(attack_label)} (%)")
+        ax.set_title(title)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9,
+                  title="small: one trained model\nlarge: mean per setting", title_fontsize=8)
+    return fig
+
+
+def _default_variants(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per method, only its default configuration when it has one (sweeps would crowd the figure)."""
+    keep = []
+    for _, g in steps.groupby("method"):
+        default = g[g["method_overrides"].map(len) == 0]
+        keep.append(default if not default.empty else g)
+    return pd.concat(keep) if keep else steps
+
+
+def distance_figure(steps: pd.DataFrame, title: str) -> Figure:
+    """‖θ−θ₀‖/‖θ₀‖ over training steps: a thin line per trained model, a thick mean line per method (variant)."""
+    axes_style, context = _style()
+    with axes_style, context:
+        fig = Figure(figsize=(8.0, 4.4), layout="constrained")
+        ax = fig.add_subplot()
+        colours = _colours(list(steps["method"].unique()))
+        steps = _default_variants(steps)
+        labels = steps.drop_duplicates("method_label")[["method", "method_label", "method_overrides"]]
+        ordered = sorted(labels.itertuples(index=False),
+                         key=lambda r: (order_key(r.method, METHOD_NAMES), len(r.method_overrides) > 0,
+                                        overrides_sort_key(r.method_overrides)))
+        variant_index: dict[str, int] = {}
+        for method, label, _ in ordered:
+            g = steps[steps["method_label"] == label]
+            colour, marker = colours[method]
+            style = LINESTYLES[variant_index.setdefault(method, 0) % len(LINESTYLES)]
+            variant_index[method] += 1
+            for _, run in g.groupby("train_key"):
+                run = run.sort_values("step")
+                ax.plot(run["step"], run["rel_weight_distance"], color=colour, linestyle=style, linewidth=0.8,
+                        alpha=0.35)
+            mean = g.groupby("step")["rel_weight_distance"].mean()
+            n = g["train_key"].nunique()
+            name = method_display(method, g["method_overrides"].iloc[0])
+            ax.plot(mean.index, mean.values, color=colour, linestyle=style, linewidth=2.2, marker=marker,
+                    markevery=max(1, len(mean) // 8), markersize=6, markeredgecolor="white",
+                    label=f"{name} (mean of {n} run{'s' if n != 1 else ''})")
+        ax.set_xlabel("Training step")
+        ax.set_ylabel(r"$\|\theta-\theta_0\|_2\,/\,\|\theta_0\|_2$ (encoder)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
+        ax.set_title(title)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9,
+                  title="thin: one trained model\nthick: mean", title_fontsize=8)
+    return fig
+
+
+def save_figure(fig: Figure, out: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``stem.pdf`` and ``stem.png`` (without timestamps, so reruns give identical PDFs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    pdf, png = out / f"{stem}.pdf", out / f"{stem}.png"
+    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
+    fig.savefig(png, dpi=200)
+    return pdf, png
+
+
+def write_figures(frame: pd.DataFrame, steps: pd.DataFrame, out: Path) -> list[FigureFile]:
+    """Every tradeoff figure (per dataset, model, scale, attack) and distance figure (per dataset, model, scale)."""
+    files = []
+    valid = frame[frame["accuracy_under_attack"].notna() & frame["clean_accuracy"].notna()] if not frame.empty else frame
+    for (dataset, model, scale, attack), g in valid.groupby(["dataset", "model", "scale_label", "attack_label"]):
+        title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)} · scale {scale}"
+        stem = "tradeoff-" + "-".join(safe_name(s) for s in (dataset, model, scale, attack))
+        pdf, png = save_figure(tradeoff_figure(g, title, attack), out, stem)
+        files.append(FigureFile("tradeoff", f"Robustness/accuracy tradeoff: {title}, {attack_display(attack)}", pdf, png))
+    if not steps.empty:
+        for (dataset, model, scale), g in steps.groupby(["dataset", "model", "scale_label"]):
+            title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)} · scale {scale}"
+            stem = "distance-" + "-".join(safe_name(s) for s in (dataset, model, scale))
+            pdf, png = save_figure(distance_figure(g, title), out, stem)
+            files.append(FigureFile("distance", f"Relative L2 distance from the pre-trained weights: {title}", pdf, png))
+    order = {"tradeoff": 0, "distance": 1}
+    return sorted(files, key=lambda f: (order[f.kind], f.pdf.name))
+

@@ -1,0 +1,67 @@
+"""Display names and orders: the paper's spelling of methods, attacks, models and datasets.
+
+Unknown names (methods or attacks added later) display as themselves and sort after the known ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+METHOD_NAMES = {"standard": "Standard", "adv-base": "Adv-Base", "adv-ptwd": "Adv-PTWD", "adv-mixout": "Adv-Mixout",
+                "rift": "RIFT", "rift-ist": "RIFT, I(S;T)"}
+ATTACK_NAMES = {"genetic": "Genetic", "pwws": "PWWS", "deepwordbug": "DeepWordBug", "addsent": "AddSent"}
+MODEL_NAMES = {"bert-base-uncased": "BERT-base", "roberta-base": "RoBERTa-base", "minilm-l6": "MiniLM-L6",
+               "mpnet-base": "MPNet-base"}
+DATASET_NAMES = {"imdb": "IMDB", "snli": "SNLI", "sst2": "SST-2", "mr": "MR", "ag_news": "AG News"}
+HPARAM_SYMBOLS = {"beta": "β", "alpha": "α", "gamma": "γ", "lambda": "λ"}
+
+#: methods of the paper's Table 3 (the I(S;T|Y) vs I(S;T) ablation), kept out of the main tables
+ABLATION_METHODS = ("rift", "rift-ist")
+
+
+def display(name: str, names: dict[str, str]) -> str:
+    return names.get(name, name)
+
+
+def order_key(name: str, names: dict[str, str]) -> tuple[int, str]:
+    """Known names in the paper's order first, then the rest alphabetically."""
+    known = list(names)
+    return (known.index(name), "") if name in known else (len(known), name)
+
+
+def sort_names(names: Iterable[str], table: dict[str, str]) -> list[str]:
+    return sorted(set(names), key=lambda n: order_key(n, table))
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_value(v) for v in value)
+    return str(value)
+
+
+def overrides_label(overrides: Iterable[tuple[str, Any]], symbols: bool = False) -> str:
+    """``[("beta", 5.0)]`` → ``"beta=5"`` (or ``"β=5"`` with ``symbols``)."""
+    parts = []
+    for key, value in sorted(overrides):
+        name = HPARAM_SYMBOLS.get(key, key) if symbols else key
+        parts.append(f"{name}={format_value(value)}")
+    return ", ".join(parts)
+
+
+def with_variant(base: str, overrides: Iterable[tuple[str, Any]], symbols: bool = False) -> str:
+    label = overrides_label(overrides, symbols)
+    return f"{base} ({label})" if label else base
+
+
+def split_cell_overrides(overrides: Iterable[Iterable[Any]]) -> dict[str, list[tuple[str, Any]]]:
+    """A record's ``cell.overrides`` grouped like the grid does: scale fields, ``method.*`` and ``attack.*``."""
+    groups: dict[str, list[tuple[str, Any]]] = {"scale": [], "method": [], "attack": []}
+    for key, value in overrides:
+        prefix, dot, rest = str(key).partition(".")
+        if dot and prefix in ("method", "attack"):
+            groups[prefix].append((rest, value))
+        else:
+            groups["scale"].append((str(key), value))
+    return groups

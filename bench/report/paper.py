@@ -1,0 +1,167 @@
+"""Side by side with the paper: its numbers (``results/paper/``) next to ours, with the difference, and for
+every comparison a statement of what differs (model, training data size, training split, scale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from bench.errors import BenchError
+from bench.report.labels import ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, sort_names
+from bench.report.table import MISSING, Block, Cell, Table, stat, text
+from bench.store import safe_name
+
+PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
+NUMBERS_FILE = "dong2021_accuracy_under_attack.csv"
+SETTING_FILE = "setting.yaml"
+NUMBER_COLUMNS = ["table", "dataset", "model", "method", "attack", "mean", "std"]
+
+
+@dataclass
+class Paper:
+    numbers: pd.DataFrame  # NUMBER_COLUMNS; mean/std in %
+    setting: dict
+
+
+def load_paper(folder: Path | None = None) -> Paper:
+    """The paper's numbers and setting; a clear error when the data folder is missing or malformed."""
+    folder = Path(folder) if folder else PAPER_DIR
+    numbers_file, setting_file = folder / NUMBERS_FILE, folder / SETTING_FILE
+    for f in (numbers_file, setting_file):
+        if not f.exists():
+            raise BenchError(f"the paper's numbers are missing: {f} does not exist (pass --paper DIR: a folder "
+                             f"with {NUMBERS_FILE} and {SETTING_FILE}, as in the repository's results/paper/)")
+    numbers = pd.read_csv(numbers_file, dtype={"table": str})
+    if list(numbers.columns) != NUMBER_COLUMNS:
+        raise BenchError(f"{numbers_file}: expected columns {NUMBER_COLUMNS}, got {list(numbers.columns)}")
+    try:
+        setting = yaml.safe_load(setting_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BenchError(f"{setting_file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(setting, dict) or not {"models", "datasets", "nearest_model", "scale"} <= set(setting):
+        raise BenchError(f"{setting_file}: expected keys models, datasets, nearest_model, scale")
+    return Paper(numbers, setting)
+
+
+def _paper_cell(row: pd.Series | None) -> Cell:
+    if row is None:
+        return Cell()
+    std = None if pd.isna(row["std"]) else float(row["std"])
+    label = f"{row['mean']:.1f}" + (f" ± {std:.1f}" if std is not None else "")
+    return Cell(label, float(row["mean"]), std, None, 1)
+
+
+def _delta(ours: Cell, paper: Cell) -> Cell:
+    if not ours.is_stat or not paper.is_stat:
+        return Cell()
+    d = ours.mean - paper.mean
+    return text(f"{d:+.1f}")
+
+
+def _scale_summary(name: str, epochs: object, lr: object, batch: object) -> str:
+    return f"'{name}' ({epochs} epochs, lr {lr:g}, batch {batch})" if isinstance(lr, (int, float)) else f"'{name}'"
+
+
+def differences(ours: pd.DataFrame, dataset: str, model: str, paper_model: str, paper: Paper) -> list[str]:
+    """Plain sentences saying how our setting differs from the paper's for one comparison."""
+    from bench.config import SCALES  # pure data; no torch
+
+    setting = paper.setting
+    data = setting["datasets"].get(dataset, {})
+    lines = []
+    if model != paper_model:
+        lines.append(f"Model: ours {display(model, MODEL_NAMES)} ({model}), paper {display(paper_model, MODEL_NAMES)}"
+                     + (" (the paper's nearest encoder to ours)" if model not in setting["models"] else "") + ".")
+    n_train = ", ".join(f"{int(v):,}" for v in sorted(ours["n_train"].dropna().unique())) or "?"
+    splits = sorted(set(ours["train_split"].dropna()))
+    lines.append(f"Training data: ours {n_train} examples of the '{', '.join(splits)}' split, paper "
+                 f"{data.get('train_data', 'unknown')}.")
+    if splits != [data.get("train_split", "train")]:
+        lines.append(f"Training split: ours '{', '.join(splits)}', paper '{data.get('train_split', 'train')}' "
+                     "(the train split was not available offline).")
+    paper_scale = SCALES.get(setting["scale"])
+    scales = sorted(set(ours["scale_label"]))
+    ours_scale = "; ".join(_scale_summary(label, g["epochs"].iloc[0], g["lr"].iloc[0], g["batch_size"].iloc[0])
+                           for label, g in ours.groupby("scale_label"))
+    if scales != [setting["scale"]]:
+        theirs = (_scale_summary(setting["scale"], paper_scale.epochs, paper_scale.lr, paper_scale.batch_size)
+                  if paper_scale else setting["scale"])
+        lines.append(f"Scale: ours {ours_scale}; the paper's training settings are our scale {theirs}.")
+    n_test = ", ".join(str(int(v)) for v in sorted(ours["n_examples"].dropna().unique()))
+    lines.append(f"Ours: {n_test} attacked test examples per cell, seeds {sorted(int(s) for s in ours['seed'].unique())}.")
+    return lines
+
+
+def compare_tables(frame: pd.DataFrame, paper: Paper) -> tuple[list[Table], list[str]]:
+    """One table per (paper dataset, our model, scale) we have results for; plus messages for what cannot be compared."""
+    numbers = paper.numbers
+    messages = []
+    tables = []
+    datasets = sort_names(numbers["dataset"], DATASET_NAMES)
+    ours_all = frame[frame["accuracy_under_attack"].notna()] if not frame.empty else frame
+    # only the default configuration of a method is the paper's method; sweep variants are not compared
+    ours_all = ours_all[ours_all["method_label"] == ours_all["method"]] if not ours_all.empty else ours_all
+    attacks = sort_names(numbers["attack"], ATTACK_NAMES)
+    methods = sort_names(numbers["method"], METHOD_NAMES)
+    for dataset in datasets:
+        ours_d = ours_all[ours_all["dataset"] == dataset] if not ours_all.empty else ours_all
+        if ours_d.empty:
+            messages.append(f"{display(dataset, DATASET_NAMES)}: no results of ours to compare with the paper's.")
+            continue
+        for (model, scale), ours in ours_d.groupby(["model", "scale_label"], sort=True):
+            paper_model = model if model in paper.setting["models"] else paper.setting["nearest_model"]
+            ref = numbers[(numbers["dataset"] == dataset) & (numbers["model"] == paper_model)]
+            block = Block(None)
+            for method in methods:
+                cells = []
+                for attack in attacks:
+                    mine = stat(ours.loc[(ours["method"] == method) & (ours["attack"] == attack), "accuracy_under_attack"],
+                                100.0)
+                    hit = ref[(ref["method"] == method) & (ref["attack"] == attack)]
+                    theirs = _paper_cell(hit.iloc[0] if len(hit) else None)
+                    cells += [mine, theirs, _delta(mine, theirs)]
+                block.rows.append((display(method, METHOD_NAMES), cells))
+            tables.append(Table(
+                key=f"paper-{safe_name(dataset)}-{safe_name(model)}-{safe_name(scale)}",
+                title=(f"Ours vs the paper: accuracy under attack (%) on {display(dataset, DATASET_NAMES)}, "
+                       f"ours {display(model, MODEL_NAMES)} at scale {scale}, paper {display(paper_model, MODEL_NAMES)}"),
+                columns=["Ours", "Paper", "Δ"] * len(attacks), blocks=[block],
+                column_groups=[(display(a, ATTACK_NAMES), 3) for a in attacks],
+                notes=["Not a reproduction of the paper's setting. What differs: "
+                       + " ".join(differences(ours, dataset, model, paper_model, paper)),
+                       f"Ours: mean ± std over seeds (n); paper: {paper.setting.get('metric', '')}; Δ = ours − paper; "
+                       f"{MISSING} = not run (ours) or not reported (paper)."]))
+    others = sorted(set(ours_all["dataset"]) - set(datasets)) if not ours_all.empty else []
+    if others:
+        messages.append("The paper reports no numbers for " + ", ".join(display(d, DATASET_NAMES) for d in others)
+                        + "; those results are not compared.")
+    return tables, messages
+
+
+def paper_tables(paper: Paper) -> list[Table]:
+    """The paper's own numbers in the Tables 1–2 layout (a block per model, one table per dataset), for reference."""
+    numbers = paper.numbers
+    attacks = sort_names(numbers["attack"], ATTACK_NAMES)
+    tables = []
+    for dataset in sort_names(numbers["dataset"], DATASET_NAMES):
+        d = numbers[numbers["dataset"] == dataset]
+        blocks = []
+        for model in sort_names(d["model"], MODEL_NAMES):
+            m = d[d["model"] == model]
+            block = Block(display(model, MODEL_NAMES))
+            for method in sort_names(m["method"], METHOD_NAMES):
+                cells = []
+                for attack in attacks:
+                    hit = m[(m["method"] == method) & (m["attack"] == attack)]
+                    cells.append(_paper_cell(hit.iloc[0] if len(hit) else None))
+                block.rows.append((display(method, METHOD_NAMES), cells))
+            blocks.append(block)
+        tables.append(Table(key=f"paper-reference-{safe_name(dataset)}",
+                            title=f"The paper's accuracy under attack (%) on {display(dataset, DATASET_NAMES)} (reference)",
+                            columns=[display(a, ATTACK_NAMES) for a in attacks], blocks=blocks,
+                            notes=[f"From {paper.setting.get('paper', 'the paper')}; shipped as data in results/paper/. "
+                                   "Not measured by this project."]))
+    return tables

@@ -1,0 +1,230 @@
+"""Our attack engine against TextAttack: speed, forward-pass share and agreement, in one process.
+
+The same fine-tuned victim (the cached ``standard`` model of a cell, trained if missing) and the same
+real test examples are attacked by each pair of recipes:
+
+* ``pwws``    — ours ``pwws-wordnet`` vs TextAttack ``pwws`` (both WordNet synonyms, stop-words never substituted);
+* ``deepwordbug`` — ours ``deepwordbug`` vs TextAttack ``deepwordbug``;
+* ``genetic`` — ours ``genetic-nolm`` vs TextAttack's ``AlzantotGeneticAlgorithm`` search with the *same
+  candidates* (our counter-fitted neighbours as its transformation, no other constraint), population 60
+  and 40 generations.
+
+By default both sides query the same victim object (TextAttack through a ``ModelWrapper`` around it), so
+both get dynamic padding; ``--textattack-padding max_length`` instead gives TextAttack the fixed-length
+padding of its ``HuggingFaceModelWrapper``. The model's forward time is measured with module hooks. Printed per pair: success
+rates, agreement (share of examples where both succeed or both fail), ours ≥ theirs, the speed ratio
+(their wall time / ours), and each side's share of wall time spent in the model's forward pass.
+Targets (issue 4): agreement ≥ 0.9 for pwws and deepwordbug, genetic success no lower, forward share
+≥ 0.9, speed ≥ 1.5× on pwws and ≥ 3× on genetic (CPU).
+
+Run it where TextAttack is installed (its own environment, transformers 4.57.6); without TextAttack only
+our side is measured:
+
+    RIFT_BENCH_ASSETS=../shared HF_HUB_OFFLINE=1 python benchmarks/bench_attacks.py --n 60 --pairs pwws deepwordbug
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+
+class ForwardTimer:
+    """Wall time spent inside ``model.forward`` (module hooks), and the number of texts it saw."""
+
+    def __init__(self, model) -> None:
+        self.seconds = 0.0
+        self.texts = 0
+        self._start = 0.0
+        model.register_forward_pre_hook(self._pre)
+        model.register_forward_hook(self._post)
+
+    def _pre(self, module, args, kwargs=None):
+        self._start = time.perf_counter()
+
+    def _post(self, module, args, output):
+        self.seconds += time.perf_counter() - self._start
+        self.texts += int(output.logits.shape[0])
+
+
+def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
+    """The cached ``standard`` model of ``(dataset, model, seed 0, scale)`` as a Victim, and ``n`` test examples."""
+    from bench.assets import cache_dir
+    from bench.data import DataSizes, prepare_task
+    from bench.grid import Cell, resolve_cell
+    from bench.models import fingerprint, resolve_model, spec_for
+    from bench.train import ModelCache, TrainSpec, train_or_load
+    from bench.victim import Victim, pick_device
+
+    rc = resolve_cell(Cell(dataset, model, "standard", 0, "pwws", scale, (("n_test", n),)))
+    s = rc.scale
+    task = prepare_task(dataset, DataSizes(s.n_train, s.n_dev, s.n_test, s.data_seed), assets)
+    model_src = resolve_model(model, assets)
+    spec = TrainSpec(dataset, model, fingerprint(model_src.value), spec_for(model).pooling, "standard",
+                     asdict(rc.hparams), 0, s, rc.max_length,
+                     {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed")})
+    device = pick_device()
+    trained = train_or_load(spec, rc.method_cls, rc.hparams, task, model_src.value, ModelCache(cache_dir() / "models"),
+                            device, log, assets)
+    victim = Victim(trained.model, trained.tokenizer, rc.max_length, s.eval_batch_size, device)
+    return victim, task.test[:n], rc.attack_field
+
+
+def run_ours(name: str, victim, examples, field: int, assets, timer: ForwardTimer, overrides: dict):
+    from bench.registry import ATTACKS
+
+    cls = ATTACKS.get(name)
+    recipe = cls(cls.Settings(**overrides), assets)
+    fwd0, texts0, start = timer.seconds, timer.texts, time.perf_counter()
+    rows = [recipe.attack(victim, ex, field) for ex in examples]
+    return rows, time.perf_counter() - start, timer.seconds - fwd0, timer.texts - texts0
+
+
+def fixed_padding_wrapper(victim):
+    """TextAttack's ``HuggingFaceModelWrapper`` behaviour: every batch padded to the full ``max_length`` (here the
+    victim's own truncation length, not the tokenizer's 512), no cache outside TextAttack's own."""
+    import torch
+    from textattack.models.wrappers import ModelWrapper
+
+    class FixedPadding(ModelWrapper):
+        def __init__(self) -> None:
+            self.model = victim.model
+
+        def __call__(self, text_input_list, **kwargs):
+            firsts = [x if isinstance(x, str) else x[0] for x in text_input_list]
+            seconds = None if all(isinstance(x, str) for x in text_input_list) else [x[1] for x in text_input_list]
+            enc = victim.tokenizer(firsts, seconds, truncation=True, max_length=victim.max_length,
+                                   padding="max_length", return_tensors="pt")
+            with torch.no_grad():
+                logits = victim.model(**{k: v.to(victim.device) for k, v in enc.items()}).logits
+            victim.counts.queries += len(text_input_list)
+            victim.counts.forwards += len(text_input_list)
+            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    return FixedPadding()
+
+
+def textattack_attack(pair: str, victim, assets, padding: str = "dynamic"):
+    from attacks.interop import _import_textattack, _textattack_nltk, textattack_wrapper
+
+    _textattack_nltk(assets)
+    _import_textattack()
+    wrapper = textattack_wrapper(victim) if padding == "dynamic" else fixed_padding_wrapper(victim)
+    if pair in ("pwws", "deepwordbug"):
+        from attacks.interop import TEXTATTACK_RECIPES
+        import textattack.attack_recipes as recipes
+
+        return getattr(recipes, TEXTATTACK_RECIPES[pair]).build(wrapper)
+    # genetic: TextAttack's Alzantot search over our counter-fitted candidates, nothing else
+    from textattack import Attack
+    from textattack.goal_functions import UntargetedClassification
+    from textattack.search_methods import AlzantotGeneticAlgorithm
+    from textattack.transformations import WordSwap
+
+    from attacks.synonyms import counterfitted
+
+    synonyms = counterfitted(assets)
+
+    class CounterFittedSwap(WordSwap):
+        def _get_replacement_words(self, word):
+            return synonyms(word)
+
+    from textattack.constraints.pre_transformation import RepeatModification
+
+    # RepeatModification (as in TextAttack's alzantot): a changed word is not changed again, so every candidate
+    # is a neighbour of the original word, as in ours.
+    search = AlzantotGeneticAlgorithm(pop_size=60, max_iters=40, post_crossover_check=False)
+    return Attack(UntargetedClassification(wrapper), [RepeatModification()], CounterFittedSwap(), search)
+
+
+def run_textattack(attack, victim, examples, timer: ForwardTimer):
+    fwd0, texts0, start = timer.seconds, timer.texts, time.perf_counter()
+    outcomes = []
+    for ex in examples:
+        probs = victim.predict_proba([ex.inputs])[0]
+        if int(probs.argmax()) != ex.label:
+            outcomes.append("skipped")
+            continue
+        np.random.seed(0)
+        result = attack.attack(ex.text if ex.text_pair is None else ex.inputs, ex.label)
+        name = type(result).__name__
+        outcomes.append("success" if name == "SuccessfulAttackResult" else "failed")
+        victim.clear_cache()
+    return outcomes, time.perf_counter() - start, timer.seconds - fwd0, timer.texts - texts0
+
+
+OURS = {"pwws": ("pwws-wordnet", {}), "deepwordbug": ("deepwordbug", {}),
+        "genetic": ("genetic-nolm", {"pop_size": 60, "generations": 40})}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="sst2")
+    parser.add_argument("--model", default="minilm-l6")
+    parser.add_argument("--scale", default="smoke")
+    parser.add_argument("--n", type=int, default=60, help="test examples (misclassified ones are skipped by both)")
+    parser.add_argument("--pairs", nargs="+", default=["pwws", "deepwordbug", "genetic"], choices=list(OURS))
+    parser.add_argument("--textattack-padding", default="dynamic", choices=["dynamic", "max_length"],
+                        help="TextAttack queries our victim (dynamic padding, shared cache) or pads every batch to "
+                             "max_length as its HuggingFaceModelWrapper does")
+    parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from bench.assets import AssetConfig
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    assets = AssetConfig.from_env()
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    victim, examples, field = load_victim(args.dataset, args.model, args.n, args.scale, assets, log)
+    timer = ForwardTimer(victim.model)
+    have_ta = importlib.util.find_spec("textattack") is not None
+    if not have_ta:
+        log("TextAttack is not installed here: measuring our engine only")
+    report = {"dataset": args.dataset, "model": args.model, "n_examples": len(examples),
+              "textattack_padding": args.textattack_padding, "pairs": {}}
+    ok = True
+    for pair in args.pairs:
+        name, overrides = OURS[pair]
+        rows, ours_s, ours_fwd, ours_texts = run_ours(name, victim, examples, field, assets, timer, overrides)
+        ours = [r.status for r in rows]
+        entry = {"ours": name, "ours_seconds": ours_s, "ours_forward_share": ours_fwd / ours_s,
+                 "ours_success": ours.count("success"), "ours_queries": sum(r.queries for r in rows),
+                 "ours_model_texts": ours_texts}
+        if have_ta:
+            attack = textattack_attack(pair, victim, assets, args.textattack_padding)
+            theirs, ta_s, ta_fwd, ta_texts = run_textattack(attack, victim, examples, timer)
+            both = [(a, b) for a, b in zip(ours, theirs) if a != "skipped" and b != "skipped"]
+            agree = sum(a == b for a, b in both) / len(both) if both else None
+            entry.update({"textattack_seconds": ta_s, "textattack_forward_share": ta_fwd / ta_s,
+                          "textattack_success": theirs.count("success"), "textattack_model_texts": ta_texts,
+                          "attacked": len(both),
+                          "agreement": agree, "speed_ratio": ta_s / ours_s})
+            target_speed = {"pwws": 1.5, "genetic": 3.0}.get(pair)
+            checks = [entry["ours_forward_share"] >= 0.9]
+            if pair in ("pwws", "deepwordbug"):
+                checks.append(agree is not None and agree >= 0.9)
+            if pair == "genetic":
+                checks.append(entry["ours_success"] >= entry["textattack_success"])
+            if target_speed:
+                checks.append(entry["speed_ratio"] >= target_speed)
+            entry["targets_met"] = all(checks)
+            ok &= entry["targets_met"]
+        report["pairs"][pair] = entry
+        print(f"{pair:12s} " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in entry.items()), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
