@@ -51,14 +51,17 @@ class PWWSSearch(EngineRecipe):
             return Outcome({}, "no visible words")
         p0 = float(ctx.probs[y])
         subs: dict[int, str] = {}
+        # Saliency is needed only for words that have substitutes: the softmax's normaliser is common to all
+        # scores, so leaving the other words out changes no score's rank (and saves their queries).
+        scored_words = [i for i in visible if self.synonyms(words.word(i))]
+        if not scored_words:
+            return Outcome({}, "no substitutable words")
         try:
             unk = ctx.victim.unk_token
             probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
-                           for i in visible]
+                           for i in scored_words]
             weights = softmax((p0 - probs[:, y]).astype(np.float64))
-            candidates = [(pos, i, s) for pos, i in enumerate(visible) for s in self.synonyms(words.word(i))]
-            if not candidates:
-                return Outcome({}, "no substitutable words")
+            candidates = [(pos, i, s) for pos, i in enumerate(scored_words) for s in self.synonyms(words.word(i))]
             probs = yield [ctx.text_with({i: s}) for _, i, s in candidates]
             best: dict[int, tuple[float, str, int]] = {}
             for (pos, i, s), p in zip(candidates, probs[:, y]):

@@ -117,3 +117,17 @@ def test_pwws_wordnet_on_a_real_model(victim, sst2_task):
         if attacked == 2:
             break
     assert attacked == 2
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_words_without_substitutes_need_no_saliency_query(seed):
+    victim, example, words, synonyms = tiny_problem(seed)
+    victim.weights["zu"] = np.array([0.0, 0.7])
+    text = example.text.replace(" .", " zu zu .")
+    example = Example(example.uid, text, int(victim.predict([text])[0]))
+    paper = PWWS(PWWSSettings(), AssetConfig.from_env())
+    paper.synonyms = synonyms
+    engine = PWWSWordNet(PWWSWordNetSettings(), AssetConfig(), synonyms=synonyms)
+    a, b = paper.attack(victim, example, 0), engine.attack(victim, example, 0)
+    assert (a.status, a.adversarial, a.changes) == (b.status, b.adversarial, b.changes)
+    assert b.forwards < a.forwards  # two saliency queries saved

@@ -20,13 +20,11 @@ def weighted_method(monkeypatch):
     class Hparams:
         beta: float = 1.0
 
-    def loss(self, model, batch):  # CE + β·‖θ−θ₀‖₂: a real knob, so each swept value trains a different model
-        import torch
-
+    def loss(self, model, batch):  # CE + β·‖θ−θ₀‖²: a real knob, so each swept value trains a different model
         ce, parts = Standard.loss(self, model, batch)
         params = model.encoder_parameters()
-        dist = torch.sqrt(sum(((params[k] - p0) ** 2).sum() for k, p0 in self.context.pretrained_params.items()))
-        return ce + self.hparams.beta * dist, {**parts, "dist": float(dist.detach())}
+        sq = sum(((params[k] - p0) ** 2).sum() for k, p0 in self.context.pretrained_params.items())
+        return ce + self.hparams.beta * sq, {**parts, "sq_dist": float(sq.detach())}
 
     cls = type("SweepTestMethod", (Standard,), {"Hparams": Hparams, "loss": loss})
     METHODS.names()  # populate the registry before adding to it

@@ -81,7 +81,7 @@ def differences(ours: pd.DataFrame, dataset: str, model: str, paper_model: str, 
                  f"{data.get('train_data', 'unknown')}.")
     if splits != [data.get("train_split", "train")]:
         lines.append(f"Training split: ours '{', '.join(splits)}', paper '{data.get('train_split', 'train')}' "
-                     "(the train split was not available offline).")
+                     "(each record's data.notes says why).")
     paper_scale = SCALES.get(setting["scale"])
     scales = sorted(set(ours["scale_label"]))
     ours_scale = "; ".join(_scale_summary(label, g["epochs"].iloc[0], g["lr"].iloc[0], g["batch_size"].iloc[0])
