@@ -3,8 +3,8 @@
 The mixing happens in every training-mode forward pass (the clean and the adversarial one each draw
 their own masks); the inner ASCC search runs in eval mode and so sees the learned weights. Unlike
 the paper code, whose wrapper was a no-op on a BERT model (see ``methods/mixout.py``), this mixes.
-Dropout is left as it is. p defaults to 0.9, the value of Lee et al.'s released BERT example; the
-RIFT paper does not state the p it used.
+Dropout is left as it is. p defaults to 0.9, the value in the Hugging Face example of Lee et al.'s
+repository (which also sets dropout to 0; we do not); the RIFT paper does not state the p it used.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attacks.text import Words, get_field, match_case
+from attacks.text import Words, get_field, match_case, with_field
 from bench.classifier import Classifier, ClassifierOutput
 from bench.data import Example
 
@@ -319,8 +319,6 @@ def choose(probs: np.ndarray, label: int, clean_ce: float) -> int | None:
 
 def robust_accuracy(victim, examples: Sequence[Example], aligner: Aligner, config: ASCCConfig, seed: int = 0) -> float:
     """Accuracy under the ``ascc`` attack (clean prediction right and the chosen adversarial text too)."""
-    from attacks.text import with_field
-
     if not examples:
         return float("nan")
     generator = torch.Generator().manual_seed(seed)

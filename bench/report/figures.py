@@ -36,11 +36,24 @@ def _style():
     return sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.25)
 
 
+# seaborn "colorblind" indices: the six paper methods get blue, orange, green, vermillion, purple, brown; further
+# methods cyan, grey, pink, yellow (the light ones last).
+_SLOTS = [0, 1, 2, 3, 4, 5, 9, 7, 6, 8]
+
+
 def _colours(methods: list[str]) -> dict[str, tuple]:
-    """A fixed colour and marker per method family, in the paper's method order (stable across figures)."""
-    known = sort_names(set(METHOD_NAMES) | set(methods), METHOD_NAMES)
-    palette = sns.color_palette("colorblind", n_colors=max(len(known), 10))
-    return {m: (palette[i % len(palette)], MARKERS[i % len(MARKERS)]) for i, m in enumerate(known)}
+    """A fixed colour and marker per method family: the paper's methods always get the same ones."""
+    palette = sns.color_palette("colorblind", n_colors=10)
+    extra = sorted(m for m in set(methods) if m not in METHOD_NAMES)
+    ordered = list(METHOD_NAMES) + extra
+    return {m: (palette[_SLOTS[i % len(_SLOTS)]], MARKERS[i % len(MARKERS)]) for i, m in enumerate(ordered)}
+
+
+def _title(ax, text: str, scale: str) -> None:
+    """Dataset and model on the first line, the (possibly long) scale with its overrides below."""
+    import textwrap
+
+    ax.set_title(text + "\n" + textwrap.shorten(f"scale {scale}", width=90, placeholder=" …"), fontsize=11)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -66,7 +79,7 @@ def _variant_label(overrides: tuple, hparams: dict, keys: list[str]) -> str:
     return f"{overrides_label(values, symbols=True)} (default)" if values else "default"
 
 
-def tradeoff_figure(frame: pd.DataFrame, title: str, attack_label: str) -> Figure:
+def tradeoff_figure(frame: pd.DataFrame, title: str, scale: str, attack_label: str) -> Figure:
     """Clean vs robust accuracy for the cells of one (dataset, model, scale, attack)."""
     axes_style, context = _style()
     with axes_style, context:
@@ -79,7 +92,7 @@ def tradeoff_figure(frame: pd.DataFrame, title: str, attack_label: str) -> Figur
             colour, marker = colours[method]
             x, y = fam["clean_accuracy"] * 100, fam["accuracy_under_attack"] * 100
             points += list(zip(x, y))
-            ax.scatter(x, y, color=colour, marker=marker, s=28, alpha=0.45, linewidths=0, zorder=3)
+            ax.scatter(x, y, color=colour, marker=marker, s=28, alpha=0.45, linewidths=0, zorder=3, clip_on=False)
             keys = sorted({k for ov in fam["method_overrides"] for k, _ in ov})
             means = (fam.groupby("method_label")
                         .agg(clean=("clean_accuracy", "mean"), robust=("accuracy_under_attack", "mean"),
@@ -91,11 +104,13 @@ def tradeoff_figure(frame: pd.DataFrame, title: str, attack_label: str) -> Figur
             n_models = len(fam)
             label = f"{display(method, METHOD_NAMES)} ({n_models} model{'s' if n_models != 1 else ''})"
             ax.plot(means["clean"] * 100, means["robust"] * 100, color=colour, marker=marker, markersize=8,
-                    markeredgecolor="white", linewidth=1.8, label=label, zorder=4)
-            if len(means) > 1:
-                for i, (_, r) in enumerate(means.iterrows()):
-                    ax.annotate(r["label"],
-                                (r["clean"] * 100, r["robust"] * 100), textcoords="offset points",
+                    markeredgecolor="white", linewidth=1.8, label=label, zorder=4, clip_on=False)
+            if len(means) > 1:  # one label per distinct point (variants with equal scores share it)
+                spots: dict[tuple[float, float], list[str]] = {}
+                for _, r in means.iterrows():
+                    spots.setdefault((round(r["clean"] * 100, 6), round(r["robust"] * 100, 6)), []).append(r["label"])
+                for i, ((cx, cy), names) in enumerate(spots.items()):
+                    ax.annotate(", ".join(names), (cx, cy), textcoords="offset points",
                                 xytext=(7, 5 if i % 2 == 0 else -12), fontsize=9, color=colour, fontweight="bold")
         front = pareto_front(points)
         if front:
@@ -103,14 +118,14 @@ def tradeoff_figure(frame: pd.DataFrame, title: str, attack_label: str) -> Figur
             on_front = sum(1 for p in points if p in set(front))  # models with equal scores all count
             ax.plot(fx, fy, color="0.15", linestyle="--", linewidth=1.0, zorder=2,
                     label=f"Pareto front ({on_front} model{'s' if on_front != 1 else ''})")
-            ax.scatter(fx, fy, facecolors="none", edgecolors="0.15", s=110, linewidths=1.1, zorder=5)
+            ax.scatter(fx, fy, facecolors="none", edgecolors="0.15", s=110, linewidths=1.1, zorder=5, clip_on=False)
         for axis, values in ((ax.set_xlim, [p[0] for p in points]), (ax.set_ylim, [p[1] for p in points])):
             lo, hi = (min(values), max(values)) if values else (0.0, 100.0)
             pad = max(4.0, 0.08 * (hi - lo))
             axis(max(0.0, lo - pad), min(100.0, hi + pad))
         ax.set_xlabel("Clean accuracy (%)")
         ax.set_ylabel(f"Accuracy under {attack_display(attack_label)} (%)")
-        ax.set_title(title)
+        _title(ax, title, scale)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9,
                   title="small: one trained model\nlarge: mean per setting", title_fontsize=8)
     return fig
@@ -125,7 +140,7 @@ def _default_variants(steps: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep) if keep else steps
 
 
-def distance_figure(steps: pd.DataFrame, title: str) -> Figure:
+def distance_figure(steps: pd.DataFrame, title: str, scale: str) -> Figure:
     """‖θ−θ₀‖/‖θ₀‖ over training steps: a thin line per trained model, a thick mean line per method (variant)."""
     axes_style, context = _style()
     with axes_style, context:
@@ -152,12 +167,13 @@ def distance_figure(steps: pd.DataFrame, title: str) -> Figure:
             name = method_display(method, g["method_overrides"].iloc[0])
             ax.plot(mean.index, mean.values, color=colour, linestyle=style, linewidth=2.2, marker=marker,
                     markevery=max(1, len(mean) // 8), markersize=6, markeredgecolor="white",
-                    label=f"{name} (mean of {n} run{'s' if n != 1 else ''})")
+                    label=f"{name} ({f'mean of {n} runs' if n > 1 else '1 run'})")
         ax.set_xlabel("Training step")
         ax.set_ylabel(r"$\|\theta-\theta_0\|_2\,/\,\|\theta_0\|_2$ (encoder)")
-        ax.set_ylim(bottom=0)
-        ax.set_xlim(left=0)
-        ax.set_title(title)
+        top = float(steps["rel_weight_distance"].max())
+        ax.set_ylim(0, 1.08 * top if top == top and top > 0 else None)  # (top == top: not NaN)
+        ax.set_xlim(0, 1.03 * float(steps["step"].max()))
+        _title(ax, title, scale)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9,
                   title="thin: one trained model\nthick: mean", title_fontsize=8)
     return fig
@@ -177,16 +193,18 @@ def write_figures(frame: pd.DataFrame, steps: pd.DataFrame, out: Path) -> list[F
     files = []
     valid = frame[frame["accuracy_under_attack"].notna() & frame["clean_accuracy"].notna()] if not frame.empty else frame
     for (dataset, model, scale, attack), g in valid.groupby(["dataset", "model", "scale_label", "attack_label"]):
-        title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)} · scale {scale}"
+        title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)}"
         stem = "tradeoff-" + "-".join(safe_name(s) for s in (dataset, model, scale, attack))
-        pdf, png = save_figure(tradeoff_figure(g, title, attack), out, stem)
-        files.append(FigureFile("tradeoff", f"Robustness/accuracy tradeoff: {title}, {attack_display(attack)}", pdf, png))
+        pdf, png = save_figure(tradeoff_figure(g, title, scale, attack), out, stem)
+        files.append(FigureFile("tradeoff", f"Robustness/accuracy tradeoff: {title}, scale {scale}, "
+                                f"{attack_display(attack)}", pdf, png))
     if not steps.empty:
         for (dataset, model, scale), g in steps.groupby(["dataset", "model", "scale_label"]):
-            title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)} · scale {scale}"
+            title = f"{display(dataset, DATASET_NAMES)} · {display(model, MODEL_NAMES)}"
             stem = "distance-" + "-".join(safe_name(s) for s in (dataset, model, scale))
-            pdf, png = save_figure(distance_figure(g, title), out, stem)
-            files.append(FigureFile("distance", f"Relative L2 distance from the pre-trained weights: {title}", pdf, png))
+            pdf, png = save_figure(distance_figure(g, title, scale), out, stem)
+            files.append(FigureFile("distance", f"Relative L2 distance from the pre-trained weights: {title}, "
+                                    f"scale {scale}", pdf, png))
     order = {"tradeoff": 0, "distance": 1}
     return sorted(files, key=lambda f: (order[f.kind], f.pdf.name))
 
