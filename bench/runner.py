@@ -26,8 +26,8 @@ from bench.locks import Claim
 from bench.metrics import attack_metrics
 from bench.models import fingerprint, package_version, resolve_model, spec_for
 from bench.provenance import git_revision, hardware, now, package_versions
-from bench.store import (SCHEMA_VERSION, CorruptRecord, atomic_write_json, examples_path, load_record, read_jsonl,
-                         record_path, write_jsonl)
+from bench.store import (SCHEMA_VERSION, CorruptRecord, atomic_write_json, examples_path, load_record, record_path,
+                         write_jsonl)
 
 OVERWRITE = ("never", "always", "missing")
 
@@ -289,7 +289,3 @@ def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min" if seconds < 7200 else f"{seconds / 3600:.1f}h"
-
-
-def read_examples(record_file: Path) -> list[dict]:
-    return read_jsonl(examples_path(record_file))
