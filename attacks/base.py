@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -113,36 +113,60 @@ class AttackRecipe:
     def search(self, ctx: AttackContext) -> Outcome:
         raise NotImplementedError
 
+    def iter_attack(self, victim: Victim, examples: list[Example], field: int,
+                    in_flight: int | None = None) -> Iterator[AttackResult]:
+        """Attack every example, yielding each result as soon as it is final. Engine recipes attack up to
+        ``in_flight`` examples at once, their queries batched together (default: many on a GPU, one on a
+        CPU), and may finish them out of order; each result is the same either way, timing and float rounding
+        of the probabilities aside. Other
+        recipes attack one example at a time."""
+        for example in examples:
+            yield self.attack(victim, example, field)
+
     def attack_all(self, victim: Victim, examples: list[Example], field: int) -> list[AttackResult]:
-        """Attack every example (in order). Engine recipes override this to batch queries across examples."""
-        return [self.attack(victim, example, field) for example in examples]
+        """Every example's result, in the order of ``examples``."""
+        order = {ex.uid: i for i, ex in enumerate(examples)}
+        return sorted(self.iter_attack(victim, examples, field), key=lambda r: order[r.uid])
 
     def attack(self, victim: Victim, example: Example, field: int) -> AttackResult:
         start = time.perf_counter()
         victim.clear_cache()
         before = victim.snapshot()
-        inputs = example.inputs
-        words = Words.split(get_field(inputs, field))
-        probs = victim.predict_proba([inputs])[0]
-        pred = int(probs.argmax())
-        base = dict(uid=example.uid, label=example.label, original=inputs, original_pred=pred,
-                    original_probs=probs.tolist(), n_words=len(words))
-        if pred != example.label:
+        words = Words.split(get_field(example.inputs, field))
+        probs = victim.predict_proba([example.inputs])[0]
+        if int(probs.argmax()) != example.label:
             used = victim.snapshot().minus(before)
-            return AttackResult(status=SKIPPED, adversarial=inputs, final_pred=pred, final_probs=probs.tolist(),
-                                words_changed=0, queries=used.queries, forwards=used.forwards,
-                                seconds=time.perf_counter() - start, reason="clean prediction wrong", **base)
+            return skipped_result(example, words, probs, used.queries, used.forwards, time.perf_counter() - start)
         ctx = AttackContext(victim, example, field, words, probs, before.queries)
         outcome = self.search(ctx)
         adversarial = outcome.adversarial if outcome.adversarial is not None else ctx.text_with(outcome.substitutions)
         final = victim.predict_proba([adversarial])[0]
-        final_pred = int(final.argmax())
-        changes = outcome.changes if outcome.changes is not None else [
-            {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
-        changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
         used = victim.snapshot().minus(before)
         victim.clear_cache()
-        return AttackResult(status=SUCCESS if final_pred != example.label else FAILED, adversarial=adversarial,
-                            final_pred=final_pred, final_probs=final.tolist(), words_changed=changed,
-                            changes=changes, queries=used.queries, forwards=used.forwards,
-                            seconds=time.perf_counter() - start, reason=outcome.reason, **base)
+        return final_result(ctx, outcome, adversarial, final, used.queries, used.forwards,
+                            time.perf_counter() - start)
+
+
+def skipped_result(example: Example, words: Words, probs: np.ndarray, queries: int, forwards: int,
+                   seconds: float) -> AttackResult:
+    """The record of an example whose clean prediction is already wrong (nothing to attack)."""
+    pred = int(probs.argmax())
+    return AttackResult(uid=example.uid, label=example.label, status=SKIPPED, original=example.inputs,
+                        adversarial=example.inputs, original_pred=pred, original_probs=probs.tolist(),
+                        final_pred=pred, final_probs=probs.tolist(), n_words=len(words), words_changed=0,
+                        queries=queries, forwards=forwards, seconds=seconds, reason="clean prediction wrong")
+
+
+def final_result(ctx: AttackContext, outcome: Outcome, adversarial: TextInput, final: np.ndarray, queries: int,
+                 forwards: int, seconds: float) -> AttackResult:
+    """The record of an attacked example, from the search's outcome and the adversarial input's probabilities."""
+    final_pred = int(final.argmax())
+    words = ctx.words
+    changes = outcome.changes if outcome.changes is not None else [
+        {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
+    changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
+    return AttackResult(uid=ctx.example.uid, label=ctx.label, status=SUCCESS if final_pred != ctx.label else FAILED,
+                        original=ctx.example.inputs, adversarial=adversarial, original_pred=int(ctx.probs.argmax()),
+                        original_probs=ctx.probs.tolist(), final_pred=final_pred, final_probs=final.tolist(),
+                        n_words=len(words), words_changed=changed, changes=changes, queries=queries,
+                        forwards=forwards, seconds=seconds, reason=outcome.reason)

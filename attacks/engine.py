@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Generator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 
-from attacks.base import FAILED, SKIPPED, SUCCESS, AttackContext, AttackRecipe, AttackResult, Outcome
+from attacks.base import AttackContext, AttackRecipe, AttackResult, Outcome, final_result, skipped_result
 from attacks.text import Words, get_field
 from bench.data import Example, TextInput
 from bench.victim import Victim
@@ -137,14 +137,18 @@ class EngineRecipe(AttackRecipe):
         return Limits(int(getattr(self.settings, "query_budget", 0) or 0),
                       float(getattr(self.settings, "time_limit_s", 0.0) or 0.0))
 
-    #: examples in flight at once when batching across examples (on a GPU; on a CPU one at a time)
+    #: examples in flight at once by default on a GPU (on a CPU, one at a time: the forward pass costs the
+    #: same per text there whatever the batch, so batching across examples would only delay checkpoints)
     gpu_width: int = 32
 
-    def attack_all(self, victim: Victim, examples: list[Example], field: int) -> list[AttackResult]:
-        """On a GPU, many examples' searches run in lock-step and share batches (:func:`attack_many`)."""
-        if getattr(getattr(victim, "device", None), "type", "cpu") == "cuda":
-            return attack_many(self, victim, examples, field, self.gpu_width)
-        return super().attack_all(victim, examples, field)
+    def iter_attack(self, victim: Victim, examples: list[Example], field: int,
+                    in_flight: int | None = None) -> Iterator[AttackResult]:
+        """Many examples' searches run in lock-step and share batches (:func:`iter_many`)."""
+        if in_flight is None:
+            in_flight = self.gpu_width if getattr(getattr(victim, "device", None), "type", "cpu") == "cuda" else 1
+        if in_flight > 1:
+            return iter_many(self, victim, examples, field, in_flight)
+        return super().iter_attack(victim, examples, field)
 
     def search(self, ctx: AttackContext) -> Outcome:
         return drive(self.steps(ctx), ctx.victim, self.limits(), used=ctx.queries_used(),
@@ -153,21 +157,27 @@ class EngineRecipe(AttackRecipe):
 
 def attack_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example], field: int,
                 width: int = 16) -> list[AttackResult]:
-    """Attack ``examples`` with up to ``width`` searches in flight, their batches scored in one victim call.
+    """:func:`iter_many`'s results in the order of ``examples``."""
+    order = {ex.uid: i for i, ex in enumerate(examples)}
+    return sorted(iter_many(recipe, victim, examples, field, width), key=lambda r: order[r.uid])
 
-    Results equal :meth:`AttackRecipe.attack` example by example (searches seed themselves per example);
-    ``queries`` counts each example's distinct texts and ``forwards`` the texts it first sent to the model,
-    so both sum to the victim's totals. ``seconds`` is the example's wall time while in flight (shared).
+
+def iter_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example], field: int,
+              width: int = 16) -> Iterator[AttackResult]:
+    """Attack ``examples`` with up to ``width`` searches in flight, their batches scored in one victim call;
+    yields each example's result as soon as its search ends (so not necessarily in order).
+
+    Results equal :meth:`AttackRecipe.attack` example by example (searches seed themselves per example),
+    ``queries`` and ``forwards`` included, except ``seconds`` (the example's wall time while in flight) and
+    float rounding of the probabilities (a batch pads to its longest text, which moves the last bits).
     """
-    results: list[AttackResult | None] = [None] * len(examples)
     victim.clear_cache()
     clean = victim.predict_proba([ex.inputs for ex in examples]) if examples else np.zeros((0, 0))
     active: dict[int, tuple[_Run, AttackContext, float]] = {}
     queue = list(range(len(examples)))
     limits = recipe.limits()
 
-    def finish(i: int, run: _Run, ctx: AttackContext, start: float) -> None:
-        ex = examples[i]
+    def finish(run: _Run, ctx: AttackContext, start: float) -> AttackResult:
         outcome = run.outcome
         assert outcome is not None
         adversarial = outcome.adversarial if outcome.adversarial is not None else ctx.text_with(outcome.substitutions)
@@ -175,8 +185,9 @@ def attack_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example
         if final is None:
             final = victim.predict_proba([adversarial])[0]
             run.used += 1
-        results[i] = _result(ex, ctx, outcome, adversarial, final, run.used, run.used,
-                             time.perf_counter() - start)
+        # As one by one: the final prediction is a query even when it is answered from memory.
+        queries = run.used + (adversarial in run.memo)
+        return final_result(ctx, outcome, adversarial, final, queries, run.used, time.perf_counter() - start)
 
     while queue or active:
         while queue and len(active) < width:
@@ -184,17 +195,13 @@ def attack_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example
             ex, probs, start = examples[i], clean[i], time.perf_counter()
             words = Words.split(get_field(ex.inputs, field))
             if int(probs.argmax()) != ex.label:
-                results[i] = AttackResult(uid=ex.uid, label=ex.label, status=SKIPPED, original=ex.inputs,
-                                          adversarial=ex.inputs, original_pred=int(probs.argmax()),
-                                          original_probs=probs.tolist(), final_pred=int(probs.argmax()),
-                                          final_probs=probs.tolist(), n_words=len(words), words_changed=0,
-                                          queries=1, forwards=1, seconds=0.0, reason="clean prediction wrong")
+                yield skipped_result(ex, words, probs, 1, 1, 0.0)
                 continue
             ctx = AttackContext(victim, ex, field, words, probs, 0)
             run = _Run(recipe.steps(ctx), limits, start, 1, {ex.inputs: probs})
             run.start_search()
             if run.request is None:
-                finish(i, run, ctx, start)
+                yield finish(run, ctx, start)
             else:
                 active[i] = (run, ctx, start)
         if not active:
@@ -207,20 +214,5 @@ def attack_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example
             run.answer(scored)
             if run.request is None:
                 del active[i]
-                finish(i, run, ctx, start)
+                yield finish(run, ctx, start)
     victim.clear_cache()
-    return [r for r in results if r is not None]
-
-
-def _result(ex: Example, ctx: AttackContext, outcome: Outcome, adversarial: TextInput, final: np.ndarray,
-            queries: int, forwards: int, seconds: float) -> AttackResult:
-    final_pred = int(final.argmax())
-    words = ctx.words
-    changes = outcome.changes if outcome.changes is not None else [
-        {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
-    changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
-    return AttackResult(uid=ex.uid, label=ex.label, status=SUCCESS if final_pred != ex.label else FAILED,
-                        original=ex.inputs, adversarial=adversarial, original_pred=int(ctx.probs.argmax()),
-                        original_probs=ctx.probs.tolist(), final_pred=final_pred, final_probs=final.tolist(),
-                        n_words=len(words), words_changed=changed, changes=changes, queries=queries,
-                        forwards=forwards, seconds=seconds, reason=outcome.reason)

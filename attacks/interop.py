@@ -21,13 +21,12 @@ download surfaces as an :class:`~bench.errors.AssetError`).
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from attacks.base import FAILED, SKIPPED, SUCCESS, AttackRecipe, AttackResult
+from attacks.base import AttackContext, AttackRecipe, Outcome
 from attacks.engine import example_seed
 from attacks.text import Words, get_field
 from bench.data import Example, TextInput
@@ -64,7 +63,8 @@ class InteropSettings:
 
 
 class ExternalAttack(AttackRecipe):
-    """Common part of the adapters: clean prediction, skipping, timing, counts and the result record."""
+    """Common part of the adapters: seeding, and the word-level diff of the library's adversarial input
+    (clean prediction, skipping, timing, counts and the record are :class:`AttackRecipe`'s)."""
 
     Settings = InteropSettings
     library = ""
@@ -74,38 +74,17 @@ class ExternalAttack(AttackRecipe):
         """The library's adversarial input for a correctly classified example, and a short reason."""
         raise NotImplementedError
 
-    def attack(self, victim: Victim, example: Example, field: int) -> AttackResult:
-        start = time.perf_counter()
-        victim.clear_cache()
-        before = victim.snapshot()
-        inputs = example.inputs
-        words = Words.split(get_field(inputs, field))
-        probs = victim.predict_proba([inputs])[0]
-        pred = int(probs.argmax())
-        base = dict(uid=example.uid, label=example.label, original=inputs, original_pred=pred,
-                    original_probs=probs.tolist(), n_words=len(words))
-        if pred != example.label:
-            used = victim.snapshot().minus(before)
-            return AttackResult(status=SKIPPED, adversarial=inputs, final_pred=pred, final_probs=probs.tolist(),
-                                words_changed=0, queries=used.queries, forwards=used.forwards,
-                                seconds=time.perf_counter() - start, reason="clean prediction wrong", **base)
-        seed = example_seed(self.settings.seed, example.uid) % (2**32)
+    def search(self, ctx: AttackContext) -> Outcome:
+        seed = example_seed(self.settings.seed, ctx.example.uid) % (2**32)
         random.seed(seed)
         np.random.seed(seed)
         import torch
 
         torch.manual_seed(seed)
-        adversarial, reason = self.run_external(victim, example, field)
-        final = victim.predict_proba([adversarial])[0]
-        final_pred = int(final.argmax())
-        adv_words = Words.split(get_field(adversarial, field))
-        changes = _word_diff(words, adv_words)
-        used = victim.snapshot().minus(before)
-        victim.clear_cache()
-        return AttackResult(status=SUCCESS if final_pred != example.label else FAILED, adversarial=adversarial,
-                            final_pred=final_pred, final_probs=final.tolist(), words_changed=len(changes),
-                            changes=changes, queries=used.queries, forwards=used.forwards,
-                            seconds=time.perf_counter() - start, reason=f"{self.library}: {reason}", **base)
+        adversarial, reason = self.run_external(ctx.victim, ctx.example, ctx.field)
+        changes = _word_diff(ctx.words, Words.split(get_field(adversarial, ctx.field)))
+        return Outcome({}, f"{self.library}: {reason}", adversarial=adversarial, changes=changes,
+                       words_changed=len(changes))
 
 
 def _word_diff(a: Words, b: Words) -> list[dict[str, Any]]:

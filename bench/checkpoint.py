@@ -1,8 +1,9 @@
 """Per-example checkpoints of a running cell: an append-only JSONL, validated on resume.
 
-The first line names the cell; each further line is one finished example's result. A line cut off
-by a crash (no trailing newline, or not JSON) is dropped together with everything after it, so a
-resumed cell redoes at most the example that was in progress.
+The first line names the cell; each further line is one finished example's result, in the order the
+examples finished (attacks batched across examples may finish them out of order). A line cut off by
+a crash (no trailing newline, or not JSON) is dropped together with everything after it, so a resumed
+cell redoes at most the examples that were in progress.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ class ExampleCheckpoint:
     def __init__(self, path: Path, cell_id: str, expected_uids: Sequence[str]) -> None:
         self.path = path
         self.cell_id = cell_id
-        self.expected = list(expected_uids)
+        self.expected = set(expected_uids)
         self._handle = None
 
     def load(self) -> tuple[list[dict], str | None]:
-        """The finished rows (a prefix of the expected order) and a note when something was discarded."""
+        """The finished rows (in the order they finished) and a note when something was discarded."""
         if not self.path.exists():
             return [], None
         raw = self.path.read_bytes()
         rows: list[dict] = []
+        seen: set[str] = set()
         good = 0
         note = None
         lines = raw.split(b"\n")
@@ -42,8 +44,10 @@ class ExampleCheckpoint:
                 if obj.get("cell_id") != self.cell_id:
                     return self._discard(f"checkpoint belongs to cell {obj.get('cell_id')!r}")
             else:
-                if len(rows) >= len(self.expected) or obj.get("uid") != self.expected[len(rows)]:
+                uid = obj.get("uid")
+                if uid not in self.expected or uid in seen:
                     return self._discard("checkpoint examples do not match this cell's test sample")
+                seen.add(uid)
                 rows.append(obj)
             good += len(line) + 1
         if good != len(raw):

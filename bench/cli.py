@@ -59,10 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--overwrite", default="never", choices=["never", "always", "missing"],
                        help="never: skip cells with a record; missing: also redo invalid/incomplete ones; always: redo all")
     p_run.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N]")
+    p_run.add_argument("--examples-in-flight", type=int, metavar="N",
+                       help="examples attacked at once, their model queries batched together (default: 32 on a "
+                       "GPU, 1 on a CPU; engine recipes only, not the paper-protocol pwws); results are the same, "
+                       "timing and the last float bits of probabilities aside")
+    p_run.add_argument("--similarity", action="store_true",
+                       help="also score each successful attack by the USE similarity of adversarial to original text "
+                       "(needs the similarity extra); adds mean_similarity to the metrics")
     p_run.add_argument("--executor", default="local", choices=["local", "pool", "ray"],
                        help="local: in this process; pool: --workers processes (one GPU or a share of the CPU "
                        "cores each); ray: Ray tasks (local runtime or --ray-address)")
     p_run.add_argument("--workers", type=int, default=1, help="worker processes for the pool/ray executors")
+    p_run.add_argument("--threads", type=int, help="CPU threads per worker (default: the cores ÷ workers; local: "
+                       "torch's default)")
     p_run.add_argument("--ray-address", metavar="ADDR", help="an existing Ray cluster (default: start a local runtime)")
     _add_asset_args(p_run)
 
@@ -199,14 +208,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results_dir=_results_dir(args),
         cache_dir=Path(args.cache) if args.cache else cache_dir(),
         assets=AssetConfig.from_env(args.assets, args.offline),
-        overwrite=args.overwrite, device=args.device,
+        overwrite=args.overwrite, device=args.device, in_flight=args.examples_in_flight,
+        similarity=args.similarity,
     )
+    if args.similarity:
+        from attacks.similarity import require
+
+        require()
     try:
-        summary, facts = run_grid(cells, options, args.executor, args.workers, args.ray_address)
+        summary, facts = run_grid(cells, options, args.executor, args.workers, args.ray_address, args.threads)
     except Interrupted as stop:
         print(f"\ninterrupted: {stop.summary.line()} before the interruption.", file=sys.stderr)
-        if stop.current is not None:
-            print(f"  in progress (its finished examples are checkpointed): {stop.current.label()}", file=sys.stderr)
+        for cell in stop.in_progress:
+            print(f"  in progress (its finished examples are checkpointed): {cell.label()}", file=sys.stderr)
         print(f"  not started: {len(stop.pending)} cell(s)", file=sys.stderr)
         print(f"  resume with: bench {shlex.join(sys.argv[1:]) if sys.argv[1:] else 'run'}", file=sys.stderr)
         return 130

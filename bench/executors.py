@@ -1,12 +1,13 @@
 """Executors: where the cells of a grid run.
 
 * ``local`` — in this process, in order (GPU if present).
-* ``pool``  — N worker processes on this machine, each pinned to one GPU (``CUDA_VISIBLE_DEVICES``) or,
-  without GPUs, to an equal share of the CPU cores.
+* ``pool``  — N long-lived worker processes on this machine, each pinned to one GPU (``CUDA_VISIBLE_DEVICES``)
+  and to a share of the CPU cores, fed cell by cell so no worker idles while cells are left.
 * ``ray``   — Ray tasks with their resource needs, on a local Ray runtime or ``--ray-address``.
 
 Cells are planned in groups that share one fine-tuned model (training before attacks: a group trains
-its model once and then runs all of its attacks). Workers write to the shared results folder; cell
+its model once and then runs all of its attacks; in the pool, a worker keeps to its group's model and
+idle workers join the largest group left). Workers write to the shared results folder; cell
 and model locks (``bench.runner``) make concurrent runners safe, so the same grid may also be started
 twice, on one machine or many.
 """
@@ -17,7 +18,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from bench.errors import ConfigError
+from bench.errors import BenchError, ConfigError
 from bench.grid import Cell, resolve_cell
 from bench.runner import GridSummary, Interrupted, RunOptions, run_cells, validate_cells
 from bench.store import config_hash
@@ -50,12 +51,15 @@ def _gpu_count() -> int:
         return 0
 
 
-def _pin_worker(index: int, workers: int, gpus: int) -> None:
-    """Give worker ``index`` one GPU, or its share of the CPU cores (set before torch starts its pools)."""
+def default_threads(workers: int) -> int:
+    """CPU threads per worker when not given: an equal share of the cores."""
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+
+def _pin_worker(index: int, threads: int, gpus: int) -> None:
+    """Give worker ``index`` one GPU, and ``threads`` CPU threads (set before torch starts its pools)."""
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     import torch
@@ -63,61 +67,172 @@ def _pin_worker(index: int, workers: int, gpus: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pool_worker(args: tuple[int, int, int, list[Cell], RunOptions]) -> tuple[GridSummary, int]:
-    index, workers, gpus, cells, options = args
-    _pin_worker(index, workers, gpus)
-    import resource
+class _Prefixed:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
 
-    prefix = f"[worker {index}] "
-    opts = replace(options, log=lambda msg: print(prefix + msg, flush=True, file=__import__("sys").stderr))
-    summary = run_cells(cells, opts)
-    return summary, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    def __call__(self, msg: str) -> None:
+        import sys
+
+        print(self.prefix + msg, flush=True, file=sys.stderr)
+
+
+def _pool_worker(index: int, threads: int, gpus: int, options: RunOptions, inbox, outbox) -> None:
+    """A long-lived worker: one Runner (so its model stays in memory between cells), cells from ``inbox``.
+
+    Messages to the parent: ("ready"|"done"|"error"|"exit", worker index, payload). A worker whose parent
+    is gone stops after its cell; one interrupted exits with 130 (the parent sees it as a lost worker).
+    """
+    import queue
+    import resource
+    import sys
+
+    from bench.runner import Runner
+
+    _pin_worker(index, threads, gpus)
+    parent = os.getppid()
+    try:
+        runner = Runner(replace(options, log=_Prefixed(f"[worker {index}] ")))
+        outbox.put(("ready", index, None))
+        while True:
+            try:
+                cell = inbox.get(timeout=2.0)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    return
+                continue
+            if cell is None:
+                break
+            try:
+                status, _ = runner.run(cell)
+            except BenchError as exc:  # the user must fix something: the whole grid stops, as in `local`
+                outbox.put(("error", index, str(exc)))
+                return
+            outbox.put(("done", index, status))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    outbox.put(("exit", index, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))  # KiB on Linux
 
 
 def run_grid(cells: list[Cell], options: RunOptions, executor: str = "local", workers: int = 1,
-             ray_address: str | None = None) -> tuple[GridSummary, dict[str, Any]]:
-    """Run ``cells``; returns the summary and executor facts (workers, peak memory per worker in MiB)."""
+             ray_address: str | None = None, threads: int | None = None) -> tuple[GridSummary, dict[str, Any]]:
+    """Run ``cells``; returns the summary and executor facts (workers, threads, peak memory per worker in MiB).
+
+    ``threads`` is the CPU threads per worker (``local``: of this process); default: the cores ÷ workers.
+    """
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers < 1:
         raise ConfigError(f"--workers must be ≥ 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be ≥ 1, got {threads}")
     validate_cells(cells)
     if executor == "local":
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return run_cells(cells, options), {"executor": "local", "workers": 1}
     groups = plan_groups(cells)
     if executor == "pool":
-        return _run_pool(groups, options, workers)
-    return _run_ray(groups, options, workers, ray_address)
+        return _run_pool(groups, options, workers, threads)
+    return _run_ray(groups, options, workers, ray_address, threads)
 
 
-def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int) -> tuple[GridSummary, dict[str, Any]]:
+def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
+              threads: int | None) -> tuple[GridSummary, dict[str, Any]]:
+    """Long-lived worker processes fed cell by cell (:class:`bench.scheduler.GroupScheduler` picks which).
+
+    A worker that dies (killed, out of memory) costs only its cell in progress: the cell is noted as failed
+    (its finished examples stay checkpointed), a replacement worker starts, and the grid goes on.
+    """
     import multiprocessing as mp
+    import queue
+
+    from bench.scheduler import GroupScheduler
 
     gpus = _gpu_count()
-    workers = min(workers, len(groups)) or 1
-    # Deal groups round-robin so each worker trains its own models and runs their attacks.
-    shares = [[cell for g in groups[i::workers] for cell in g] for i in range(workers)]
-    options.log(f"{sum(len(s) for s in shares)} cell(s) in {len(groups)} model group(s) on {workers} worker(s)"
-                + (f" over {gpus} GPU(s)" if gpus else " (CPU)"))
-    summary = GridSummary()
-    peaks = []
+    workers = max(1, min(workers, sum(len(g) for g in groups)))
+    threads = threads or default_threads(workers)
+    plan: GroupScheduler[Cell] = GroupScheduler(groups)
+    options.log(f"{sum(len(g) for g in groups)} cell(s) in {len(groups)} model group(s) on {workers} worker(s), "
+                f"{threads} thread(s) each" + (f", over {gpus} GPU(s)" if gpus else " (CPU)"))
     context = mp.get_context("spawn")
-    pool = context.Pool(workers)
+    outbox = context.Queue()
+    inboxes: dict[int, Any] = {}
+    procs: dict[int, Any] = {}
+
+    def start(index: int) -> None:
+        inboxes[index] = context.Queue()
+        procs[index] = context.Process(target=_pool_worker, name=f"bench-worker-{index}", daemon=True,
+                                       args=(index, threads, gpus, options, inboxes[index], outbox))
+        procs[index].start()
+
+    summary = GridSummary()
+    peaks: dict[int, float] = {}
+    replacements = 0
+    for index in range(workers):
+        start(index)
+    active = set(range(workers))
     try:
-        for part, peak in pool.imap_unordered(_pool_worker, [(i, workers, gpus, s, options) for i, s in enumerate(shares)]):
-            summary.merge(part)
-            peaks.append(peak / 1024)
-        pool.close()
+        while active:
+            try:
+                kind, index, payload = outbox.get(timeout=1.0)
+            except queue.Empty:
+                for index in sorted(active):
+                    code = procs[index].exitcode
+                    if code is None or code == 0:
+                        continue  # running, or exited cleanly with its last message still on the way
+                    active.discard(index)
+                    cell = plan.lost(index)
+                    why = f"worker {index} died (exit code {code})"
+                    if cell is not None:
+                        summary.add("failed", cell)
+                        _note_lost_cell(cell, options, why)
+                        why += f" while running {cell.label()}; rerun to resume it from its checkpoint"
+                    options.log(why)
+                    if plan.pending() and replacements < 2 * workers:
+                        replacements += 1
+                        start(index)
+                        active.add(index)
+                continue
+            if kind == "error":
+                raise BenchError(payload)
+            if kind == "exit":
+                peaks[index] = payload / 1024
+                active.discard(index)
+                continue
+            if kind == "done":
+                summary.add(payload, plan.running(index))
+            inboxes[index].put(plan.next_for(index))
+        for cell in plan.pending():  # every worker died and could not be replaced
+            summary.add("failed", cell)
     except KeyboardInterrupt:
-        pool.terminate()
-        raise Interrupted(summary, None, [c for s in shares for c in s if c not in summary.done + summary.skipped]) from None
+        raise Interrupted(summary, plan.in_progress(), plan.pending()) from None
     finally:
-        pool.join()
-    return summary, {"executor": "pool", "workers": workers, "gpus": gpus, "peak_rss_mib_per_worker": peaks}
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(timeout=10)
+    return summary, {"executor": "pool", "workers": workers, "threads_per_worker": threads, "gpus": gpus,
+                     "peak_rss_mib_per_worker": [peaks[i] for i in sorted(peaks)]}
 
 
-def _run_ray(groups: list[list[Cell]], options: RunOptions, workers: int,
-             address: str | None) -> tuple[GridSummary, dict[str, Any]]:
+def _note_lost_cell(cell: Cell, options: RunOptions, error: str) -> None:
+    """A ``.failed.json`` for a cell whose worker died, so ``bench status`` shows it (the worker could not write it)."""
+    from bench.runner import sibling
+    from bench.store import atomic_write_json, record_path
+    from bench.provenance import now
+
+    rc = resolve_cell(cell)
+    path = record_path(options.results_dir, rc.config, rc.cell_id)
+    if path.parent.exists():
+        atomic_write_json(sibling(path, ".failed.json"), {"cell_id": rc.cell_id, "cell": rc.config, "error": error,
+                                                          "time": now()})
+
+
+def _run_ray(groups: list[list[Cell]], options: RunOptions, workers: int, address: str | None,
+             threads: int | None) -> tuple[GridSummary, dict[str, Any]]:
     try:
         import ray
     except ImportError:
@@ -128,7 +243,7 @@ def _run_ray(groups: list[list[Cell]], options: RunOptions, workers: int,
         ray.init(log_to_driver=True, include_dashboard=False, **kwargs)
     try:
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        cpus_per_task = 1 if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // max(workers, 1))
+        cpus_per_task = threads or (1 if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // max(workers, 1)))
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=1 if gpus else 0)(_ray_group)
         options.log(f"{sum(len(g) for g in groups)} cell(s) in {len(groups)} model group(s) as Ray tasks "
                     f"({cpus_per_task} CPU{' + 1 GPU' if gpus else ''} each)")

@@ -6,6 +6,8 @@
 * mean % words perturbed   — over successful attacks
 * mean queries             — model queries per attacked (right) example
 * seconds per example      — wall time per tested example
+* mean similarity          — USE cosine of adversarial to original text over successful attacks, when the
+                             run computed it (``bench run --similarity``), else None
 Undefined values (e.g. no successful attack) are None, never NaN or 0.
 """
 
@@ -35,4 +37,5 @@ def attack_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "mean_queries": _mean([float(r["queries"]) for r in attacked]),
         "mean_forwards": _mean([float(r["forwards"]) for r in attacked]),
         "seconds_per_example": _mean([float(r["seconds"]) for r in rows]),
+        "mean_similarity": _mean([float(r["similarity"]) for r in success if r.get("similarity") is not None]),
     }

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError
-from bench.store import CorruptRecord, examples_path, iter_record_files, load_record, record_path
+from bench.store import examples_path, load_records, record_path
 
 DEFAULT_REFERENCE = Path("results") / "reference"
 GRID_FILE, TOLERANCE_FILE, RECORDS_DIR = "grid.yaml", "tolerances.yaml", "records"
@@ -269,18 +269,7 @@ def update_reference(fresh_dir: Path, reference: Path) -> int:
 
 def _load(folder: Path) -> tuple[list[dict], list[str]]:
     """Records under ``folder``, and one line per failed cell (the runner's note) or unreadable file."""
-    from bench.report.frame import FAILED_SUFFIX, failed_note
-
-    records, problems = [], []
-    for path in iter_record_files(folder):
-        if path.name.endswith(FAILED_SUFFIX):
-            problems.append(failed_note(path))
-            continue
-        try:
-            records.append(load_record(path))
-        except CorruptRecord as exc:
-            problems.append(str(exc))
-    return records, problems
+    return load_records(folder, with_failures=True)
 
 
 def reference_header(reference: Path, records: list[dict], n_cells: int) -> str:

@@ -43,11 +43,17 @@ class RunOptions:
     assets: AssetConfig
     overwrite: str = "never"
     device: str = "auto"
+    #: examples attacked at once with their queries batched (engine recipes); None: many on a GPU, one on a CPU
+    in_flight: int | None = None
+    #: annotate successful attacks with the USE similarity of adversarial to original text
+    similarity: bool = False
     log: Callable[[str], None] = field(default=_stderr)
 
     def __post_init__(self) -> None:
         if self.overwrite not in OVERWRITE:
             raise ConfigError(f"--overwrite must be one of {', '.join(OVERWRITE)}, got {self.overwrite!r}")
+        if self.in_flight is not None and self.in_flight < 1:
+            raise ConfigError(f"--examples-in-flight must be ≥ 1, got {self.in_flight}")
 
 
 def sibling(record: Path, suffix: str) -> Path:
@@ -184,12 +190,22 @@ class Runner:
             log(f"  resuming: {resumed}/{len(task.test)} examples already attacked")
         bar = tqdm(total=len(task.test), initial=len(rows), desc=f"attack {cell.attack}", leave=False,
                    disable=not progress_enabled())
-        for example in task.test[len(rows):]:
-            row = recipe.attack(victim, example, rc.attack_field).to_json()
+        finished = {row["uid"] for row in rows}
+        todo = [ex for ex in task.test if ex.uid not in finished]
+        for result in recipe.iter_attack(victim, todo, rc.attack_field, self.options.in_flight):
+            row = result.to_json()
             checkpoint.append(row)
             rows.append(row)
             bar.update(1)
         bar.close()
+        order = {ex.uid: i for i, ex in enumerate(task.test)}
+        rows.sort(key=lambda row: order[row["uid"]])
+        similarity = None
+        if self.options.similarity:
+            from attacks.similarity import annotate, describe
+
+            annotate(rows)
+            similarity = describe()
         metrics = attack_metrics(rows)
         log(f"  clean acc {metrics['clean_accuracy']:.3f}, acc under {cell.attack} {metrics['accuracy_under_attack']:.3f} "
             f"({metrics['n_examples']} examples, {time.perf_counter() - t0:.1f}s)")
@@ -213,10 +229,10 @@ class Runner:
             "model": {"name": cell.model, "source": model_src.source, "fingerprint": spec.model_fingerprint,
                       "pooling": trained.model.pooling, "package_version": package_version(mspec.package)},
             "attack": {"name": cell.attack, "field": "text_pair" if rc.attack_field else "text",
-                       "recipe": rc.attack_cls.__module__ + "." + rc.attack_cls.__name__},
+                       "recipe": rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, "similarity": similarity},
             "provenance": {"packages": package_versions(), "git": git_revision(), "hardware": hardware(str(self.device)),
                            "started": started, "finished": now(), "wall_seconds": time.perf_counter() - t0,
-                           "resumed_examples": resumed},
+                           "resumed_examples": resumed, "examples_in_flight": self.options.in_flight},
             "examples_file": examples_path(path).name,
         }
         write_jsonl(examples_path(path), rows)
@@ -251,9 +267,9 @@ class GridSummary:
 class Interrupted(Exception):
     """A run stopped by SIGINT/SIGTERM; carries what finished and what was in progress."""
 
-    def __init__(self, summary: GridSummary, current: Cell | None, pending: list[Cell]) -> None:
+    def __init__(self, summary: GridSummary, in_progress: list[Cell], pending: list[Cell]) -> None:
         super().__init__("interrupted")
-        self.summary, self.current, self.pending = summary, current, pending
+        self.summary, self.in_progress, self.pending = summary, in_progress, pending
 
 
 def validate_cells(cells: list[Cell]) -> None:
@@ -273,7 +289,7 @@ def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
             status, _ = runner.run(cell)
         except KeyboardInterrupt:
             current = runner.current[0] if runner.current else cell
-            raise Interrupted(summary, current, cells[i:]) from None
+            raise Interrupted(summary, [current], cells[i:]) from None
         summary.add(status, cell)
         if status == "skipped":
             options.log(f"[{i}/{len(cells)}] skip (record exists): {cell.label()}")

@@ -99,19 +99,48 @@ def load_record(path: Path) -> dict:
     return record
 
 
+FAILED_SUFFIX = ".failed.json"  # the runner's note for a cell that raised (not a record)
+
+
 def iter_record_files(results: Path) -> Iterator[Path]:
+    """Candidate record files under ``results`` (every ``*.json`` but hidden files and failure notes)."""
     if results.exists():
         for path in sorted(results.rglob("*.json")):
-            if not path.name.startswith("."):
+            if not path.name.startswith(".") and not path.name.endswith(FAILED_SUFFIX):
                 yield path
 
 
-def load_records(results: Path) -> tuple[list[dict], list[str]]:
-    """All valid records under ``results`` and one message per file that was skipped."""
-    records, problems = [], []
+def iter_failure_notes(results: Path) -> Iterator[Path]:
+    """The runner's ``<cell-id>.failed.json`` notes under ``results``."""
+    if results.exists():
+        yield from sorted(results.rglob("*" + FAILED_SUFFIX))
+
+
+def failed_note(path: Path) -> str:
+    """One line for a runner's ``<cell-id>.failed.json`` note."""
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+        cell = note.get("cell", {})
+        what = " · ".join(str(cell.get(k, "?")) for k in ("dataset", "model", "method", "attack", "seed"))
+        return f"cell {note.get('cell_id', path.name)} ({what}) failed: {note.get('error', '?')} ({path})"
+    except (OSError, ValueError, AttributeError):
+        return f"unreadable failure note {path}"
+
+
+def load_records_with_paths(results: Path, with_failures: bool = False) -> tuple[list[tuple[dict, Path]], list[str]]:
+    """All valid records under ``results`` with their paths, and one message per file that was skipped
+    (and, ``with_failures``, one per failed cell's note)."""
+    loaded: list[tuple[dict, Path]] = []
+    problems = [failed_note(path) for path in iter_failure_notes(results)] if with_failures else []
     for path in iter_record_files(results):
         try:
-            records.append(load_record(path))
+            loaded.append((load_record(path), path))
         except CorruptRecord as exc:
-            problems.append(str(exc))
-    return records, problems
+            problems.append(f"skipped {exc}")
+    return loaded, problems
+
+
+def load_records(results: Path, with_failures: bool = False) -> tuple[list[dict], list[str]]:
+    """All valid records under ``results`` and one message per file that was skipped (and failed cell)."""
+    loaded, problems = load_records_with_paths(results, with_failures)
+    return [record for record, _ in loaded], problems

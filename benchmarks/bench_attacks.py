@@ -10,8 +10,9 @@ real test examples are attacked by each pair of recipes:
   and 40 generations.
 
 By default both sides query the same victim object (TextAttack through a ``ModelWrapper`` around it), so
-both get dynamic padding; ``--textattack-padding max_length`` instead gives TextAttack the fixed-length
-padding of its ``HuggingFaceModelWrapper``. The model's forward time is measured with module hooks. Printed per pair: success
+both get dynamic padding and the ratio measures the search alone; ``--textattack-padding stock`` runs
+TextAttack as its users do, through its own ``HuggingFaceModelWrapper`` (every batch padded to the
+tokenizer's ``model_max_length``), and ``max_length`` pads to the victim's shorter truncation length. The model's forward time is measured with module hooks. Printed per pair: success
 rates, agreement (share of examples where both succeed or both fail), ours ≥ theirs, the speed ratio
 (their wall time / ours), and each side's share of wall time spent in the model's forward pass.
 Targets (issue 4): agreement ≥ 0.9 for pwws and deepwordbug, genetic success no lower, forward share
@@ -111,12 +112,41 @@ def fixed_padding_wrapper(victim):
     return FixedPadding()
 
 
+def stock_wrapper(victim):
+    """TextAttack's own ``HuggingFaceModelWrapper``, as a TextAttack user runs it: every batch padded to the
+    tokenizer's ``model_max_length`` (512 for the BERT-family tokenizers), ``torch.no_grad``, no outer cache."""
+    import torch
+    from textattack.models.wrappers import HuggingFaceModelWrapper
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class HFOutput(torch.nn.Module):
+        """Our classifier with the Hugging Face output type the wrapper indexes (``outputs[0]``, ``.logits``)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = victim.model
+
+        def forward(self, **inputs):
+            return SequenceClassifierOutput(logits=self.inner(**inputs).logits)
+
+    class Counted(HuggingFaceModelWrapper):
+        def __init__(self) -> None:  # the parent's asserts a transformers.PreTrainedModel; its __call__ is unchanged
+            self.model, self.tokenizer, self.max_length = HFOutput(), victim.tokenizer, None
+
+        def __call__(self, text_input_list):
+            victim.counts.queries += len(text_input_list)
+            victim.counts.forwards += len(text_input_list)
+            return super().__call__(text_input_list)
+
+    return Counted()
+
+
 def textattack_attack(pair: str, victim, assets, padding: str = "dynamic"):
     from attacks.interop import _import_textattack, _textattack_nltk, textattack_wrapper
 
     _textattack_nltk(assets)
     _import_textattack()
-    wrapper = textattack_wrapper(victim) if padding == "dynamic" else fixed_padding_wrapper(victim)
+    wrapper = {"dynamic": textattack_wrapper, "max_length": fixed_padding_wrapper, "stock": stock_wrapper}[padding](victim)
     if pair in ("pwws", "deepwordbug"):
         from attacks.interop import TEXTATTACK_RECIPES
         import textattack.attack_recipes as recipes
@@ -171,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="smoke")
     parser.add_argument("--n", type=int, default=60, help="test examples (misclassified ones are skipped by both)")
     parser.add_argument("--pairs", nargs="+", default=["pwws", "deepwordbug", "genetic"], choices=list(OURS))
-    parser.add_argument("--textattack-padding", default="dynamic", choices=["dynamic", "max_length"],
-                        help="TextAttack queries our victim (dynamic padding, shared cache) or pads every batch to "
-                             "max_length as its HuggingFaceModelWrapper does")
+    parser.add_argument("--textattack-padding", default="dynamic", choices=["dynamic", "max_length", "stock"],
+                        help="dynamic: TextAttack queries our victim (dynamic padding, shared cache); max_length: "
+                             "every batch padded to the victim's max_length; stock: TextAttack's own "
+                             "HuggingFaceModelWrapper (pads to the tokenizer's model_max_length)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
 

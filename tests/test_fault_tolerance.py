@@ -6,7 +6,6 @@ tiny size so the file stays within the default test budget.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -140,6 +139,60 @@ def test_pool_executor_runs_model_groups_on_two_workers(reference, tmp_path):
     assert "[worker 0]" in err and "[worker 1]" in err and "peak memory per worker" in err
     seed0 = next(r for r in records if r["cell"]["seed"] == 0)
     assert {k: v for k, v in seed0["metrics"].items() if k not in TIMING} in [m for m, _ in reference[0].values()]
+
+
+def test_pool_shares_one_model_between_workers_and_survives_losing_one(reference, tmp_path):
+    """One model, two attack cells, two workers: both cells run at once. A worker SIGKILLed mid-attack costs
+    only its cell (noted as failed, examples checkpointed); a rerun resumes it."""
+    from bench.locks import read_owner
+
+    results, cache = tmp_path / "results", reference[1]  # the model is cached: no training here
+    longer = [*TWO_CELLS, "--set", "n_test=32"]
+    proc = bench(["run", *longer, "--executor", "pool", "--workers", "2"], results, cache)
+    assert wait_for(lambda: len(list(results.rglob("*.lock"))) == 2 and partial_lines(results) >= 2, proc)
+    busy = max(results.rglob("*.partial.jsonl"), key=lambda p: p.read_text().count("\n"))
+    owner = read_owner(busy.with_name(busy.name.replace(".partial.jsonl", ".lock")))
+    assert owner and owner["pid"] != proc.pid  # a worker process holds the cell
+    os.kill(owner["pid"], signal.SIGKILL)
+    code, err = finish(proc)
+    assert code == 1, err  # one cell failed, the other finished
+    assert "died (exit code -9)" in err and "[worker 0]" in err and "[worker 1]" in err
+    assert len(load_records(results)[0]) == 1 and len(list(results.rglob("*.failed.json"))) == 1
+    code, err = finish(bench(["run", *longer], results, cache))
+    assert code == 0, err
+    records, problems = load_records(results)
+    assert len(records) == 2 and not problems and not list(results.rglob("*.failed.json"))
+    assert max(r["provenance"]["resumed_examples"] for r in records) >= 2
+    assert records[0]["metrics"]["n_examples"] == records[1]["metrics"]["n_examples"] == 32
+    same = [{k: v for k, v in r["metrics"].items() if k not in TIMING} for r in records]
+    assert same[0] == same[1]  # the budgets never bind: the resumed cell equals the uninterrupted one
+
+
+def test_examples_in_flight_killed_and_resumed_equal_one_at_a_time(reference, tmp_path):
+    """Batching queries across examples finishes them out of order; a kill and resume still gives the records
+    of the one-at-a-time run (probabilities up to float rounding: a batch pads to its longest text)."""
+    cache = reference[1]
+    grid = [*TINY, "--set", "n_test=24"]
+    grid[grid.index("pwws")] = "pwws-wordnet"  # an engine recipe (the paper-protocol pwws is one at a time)
+    code, err = finish(bench(["run", *grid], tmp_path / "one", cache))
+    assert code == 0, err
+    results = tmp_path / "batched"
+    proc = bench(["run", *grid, "--examples-in-flight", "6"], results, cache)
+    assert wait_for(lambda: partial_lines(results) >= 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    code, err = finish(bench(["run", *grid, "--examples-in-flight", "6"], results, cache))
+    assert code == 0, err
+    PROBS = ("original_probs", "final_probs")
+    (batched_metrics, batched), = comparable(results).values()
+    (one_metrics, one), = comparable(tmp_path / "one").values()
+    assert batched_metrics == one_metrics
+    assert [{k: v for k, v in r.items() if k not in PROBS} for r in batched] == \
+           [{k: v for k, v in r.items() if k not in PROBS} for r in one]
+    flat = lambda rows: [p for r in rows for k in PROBS for p in r[k]]  # noqa: E731
+    assert flat(batched) == pytest.approx(flat(one), abs=1e-5)
+    (record,), _ = load_records(results)
+    assert record["provenance"]["resumed_examples"] >= 2 and record["provenance"]["examples_in_flight"] == 6
 
 
 def test_ray_executor_on_a_local_runtime(reference, tmp_path):

@@ -86,5 +86,21 @@ def test_checkpoint_of_another_cell_or_sample_is_discarded(tmp_path):
     cp = ExampleCheckpoint(path, "cell1", ["a", "b"])
     cp.append(_rows(["a"])[0])
     cp.close()
-    rows, note = ExampleCheckpoint(path, "cell1", ["z", "a"]).load()
+    rows, note = ExampleCheckpoint(path, "cell1", ["z", "y"]).load()
     assert rows == [] and "do not match" in note
+    cp = ExampleCheckpoint(path, "cell1", ["a", "b"])
+    for row in _rows(["a", "a"]):  # the same example twice: not this runner's checkpoint
+        cp.append(row)
+    cp.close()
+    rows, note = ExampleCheckpoint(path, "cell1", ["a", "b"]).load()
+    assert rows == [] and "do not match" in note
+
+
+def test_checkpoint_keeps_examples_finished_out_of_order(tmp_path):
+    path = tmp_path / "x.partial.jsonl"
+    cp = ExampleCheckpoint(path, "cell1", ["a", "b", "c"])
+    for row in _rows(["c", "a"]):  # a batched attack finished c first
+        cp.append(row)
+    cp.close()
+    rows, note = ExampleCheckpoint(path, "cell1", ["a", "b", "c"]).load()
+    assert [r["uid"] for r in rows] == ["c", "a"] and note is None

@@ -3,16 +3,15 @@ table and figure. Reads the JSON record contract of :mod:`bench.store` only (nev
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from bench.report.labels import split_cell_overrides, with_variant
-from bench.store import CorruptRecord, examples_path, iter_record_files, load_record
+from bench.store import examples_path, load_records_with_paths
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
-           "seconds_per_example"]
+           "seconds_per_example", "mean_similarity"]
 COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples", *METRICS,
            "rel_weight_distance", "cell_id",
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
@@ -46,31 +45,8 @@ def _row(record: dict, path: Path) -> dict:
     }
 
 
-FAILED_SUFFIX = ".failed.json"  # the runner's note for a cell that raised (no record)
-
-
-def failed_note(path: Path) -> str:
-    """One line for a runner's ``<cell-id>.failed.json`` note."""
-    try:
-        note = json.loads(path.read_text(encoding="utf-8"))
-        cell = note.get("cell", {})
-        what = " · ".join(str(cell.get(k, "?")) for k in ("dataset", "model", "method", "attack", "seed"))
-        return f"cell {note.get('cell_id', path.name)} ({what}) failed: {note.get('error', '?')} ({path})"
-    except (OSError, ValueError, AttributeError):
-        return f"unreadable failure note {path}"
-
-
 def _load(results: Path) -> tuple[list[tuple[dict, Path]], list[str]]:
-    loaded, problems = [], []
-    for path in iter_record_files(results):
-        if path.name.endswith(FAILED_SUFFIX):
-            problems.append(failed_note(path))
-            continue
-        try:
-            loaded.append((load_record(path), path))
-        except CorruptRecord as exc:
-            problems.append(f"skipped {exc}")
-    return loaded, problems
+    return load_records_with_paths(results, with_failures=True)
 
 
 def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:

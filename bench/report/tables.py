@@ -140,7 +140,8 @@ def ablation_table(frame: pd.DataFrame) -> Table | None:
 
 
 SECONDARY = [("attack_success_rate", "Attack success (%)", 100.0, 1), ("mean_perturbed_pct", "Words perturbed (%)", 1.0, 1),
-             ("mean_queries", "Queries", 1.0, 0), ("seconds_per_example", "Seconds / example", 1.0, 2)]
+             ("mean_queries", "Queries", 1.0, 0), ("seconds_per_example", "Seconds / example", 1.0, 2),
+             ("mean_similarity", "USE similarity", 1.0, 3)]  # the last only when a run computed it
 
 
 def secondary_tables(frame: pd.DataFrame) -> list[Table]:
@@ -150,6 +151,7 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
     for (dataset, scale), group in _groups(frame):
         attacks = _ordered(group, "attack_label", "attack", ATTACK_NAMES)
         rows = _method_rows(group)
+        columns = [c for c in SECONDARY if c[0] != "mean_similarity" or group[c[0]].notna().any()]
         blocks = []
         for model in sort_names(group["model"], MODEL_NAMES):
             g = group[group["model"] == model]
@@ -160,14 +162,16 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
                     if cell.empty:
                         continue
                     block.rows.append((f"{shown} · {attack_display(attack)}",
-                                       [stat(cell[col], scale_, digits) for col, _, scale_, digits in SECONDARY]))
+                                       [stat(cell[col], scale_, digits) for col, _, scale_, digits in columns]))
             blocks.append(block)
         tables.append(Table(
             key=f"secondary-{safe_name(dataset)}-{safe_name(scale)}",
             title=f"Attack statistics on {display(dataset, DATASET_NAMES)}, scale {scale}",
-            columns=[name for _, name, _, _ in SECONDARY], blocks=blocks, row_header="Method · attack",
+            columns=[name for _, name, _, _ in columns], blocks=blocks, row_header="Method · attack",
             notes=["Mean ± sample std over training seeds (n). Attack success: flipped / correctly classified; "
                    "words perturbed: over successful attacks; queries: model queries per attacked example; "
-                   "seconds: wall time per test example (machine-dependent)."]))
+                   "seconds: wall time per test example (machine-dependent)"
+                   + ("; USE similarity: cosine of the universal-sentence-encoder embeddings of adversarial and "
+                      "original text, over successful attacks." if len(columns) == len(SECONDARY) else ".")]))
     return tables
 
