@@ -15,12 +15,13 @@ twice, on one machine or many.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
 from bench.errors import BenchError, ConfigError
 from bench.grid import Cell, resolve_cell
-from bench.runner import GridSummary, Interrupted, RunOptions, run_cells, validate_cells
+from bench.runner import GridSummary, Interrupted, RunOptions, format_duration, run_cells, validate_cells
 from bench.store import config_hash
 
 EXECUTORS = ("local", "pool", "ray")
@@ -40,6 +41,14 @@ def plan_groups(cells: list[Cell]) -> list[list[Cell]]:
     for cell in cells:
         groups.setdefault(train_group(cell), []).append(cell)
     return list(groups.values())
+
+
+def split_groups(groups: list[list[Cell]], workers: int) -> list[list[Cell]]:
+    """Task-sized parts for Ray: whole groups when there are at least as many groups as workers, else each
+    group dealt into enough parts to keep every worker busy (each part loads the group's model from the
+    cache once it is trained)."""
+    per_group = max(1, -(-workers // max(len(groups), 1)))
+    return [part for group in groups for part in (group[i::per_group] for i in range(min(per_group, len(group))))]
 
 
 def _gpu_count() -> int:
@@ -90,6 +99,13 @@ def _pool_worker(index: int, threads: int, gpus: int, options: RunOptions, inbox
     from bench.runner import Runner
 
     _pin_worker(index, threads, gpus)
+    import threading
+
+    from tqdm import tqdm
+
+    # tqdm's default lock is a multiprocessing semaphore that a worker cannot release at exit (Python then
+    # warns about a leaked semaphore); bars of separate worker processes cannot share a lock anyway.
+    tqdm.set_lock(threading.RLock())
     parent = os.getppid()
     try:
         runner = Runner(replace(options, log=_Prefixed(f"[worker {index}] ")))
@@ -171,6 +187,7 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
     summary = GridSummary()
     peaks: dict[int, float] = {}
     replacements = 0
+    total, finished, started = sum(len(g) for g in groups), 0, time.perf_counter()
     for index in range(workers):
         start(index)
     active = set(range(workers))
@@ -203,7 +220,13 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
                 active.discard(index)
                 continue
             if kind == "done":
-                summary.add(payload, plan.running(index))
+                cell = plan.running(index)
+                summary.add(payload, cell)
+                finished += 1
+                elapsed = time.perf_counter() - started
+                left = total - finished
+                eta = f", ETA ≈ {format_duration(elapsed / finished * left)} for {left} more" if left else ""
+                options.log(f"[{finished}/{total}] {payload} after {format_duration(elapsed)}{eta}: {cell.label()}")
             inboxes[index].put(plan.next_for(index))
         for cell in plan.pending():  # every worker died and could not be replaced
             summary.add("failed", cell)
@@ -214,6 +237,9 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
             if proc.is_alive():
                 proc.terminate()
             proc.join(timeout=10)
+        for q in [outbox, *inboxes.values()]:
+            q.close()
+            q.join_thread()
     return summary, {"executor": "pool", "workers": workers, "threads_per_worker": threads, "gpus": gpus,
                      "peak_rss_mib_per_worker": [peaks[i] for i in sorted(peaks)]}
 
@@ -247,7 +273,8 @@ def _run_ray(groups: list[list[Cell]], options: RunOptions, workers: int, addres
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=1 if gpus else 0)(_ray_group)
         options.log(f"{sum(len(g) for g in groups)} cell(s) in {len(groups)} model group(s) as Ray tasks "
                     f"({cpus_per_task} CPU{' + 1 GPU' if gpus else ''} each)")
-        futures = [task.remote(group, replace(options, log=_stderr_log), cpus_per_task) for group in groups]
+        futures = [task.remote(part, replace(options, log=_stderr_log), cpus_per_task)
+                   for part in split_groups(groups, workers)]
         summary = GridSummary()
         peaks = []
         for part, peak in ray.get(futures):

@@ -298,10 +298,10 @@ def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
         else:
             run_seconds.append(time.perf_counter() - started)
             left = len(cells) - i
-            eta = f", ETA ≈ {_duration(left * sum(run_seconds) / len(run_seconds))} for {left} more" if left else ""
-            options.log(f"[{i}/{len(cells)}] {status} in {_duration(run_seconds[-1])}{eta}: {cell.label()}")
+            eta = f", ETA ≈ {format_duration(left * sum(run_seconds) / len(run_seconds))} for {left} more" if left else ""
+            options.log(f"[{i}/{len(cells)}] {status} in {format_duration(run_seconds[-1])}{eta}: {cell.label()}")
     return summary
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min" if seconds < 7200 else f"{seconds / 3600:.1f}h"

@@ -42,3 +42,12 @@ def test_a_lost_worker_gives_back_its_cell_without_rerunning_it():
     assert plan.lost(1) == "a2"
     assert plan.in_progress() == ["a1"] and plan.pending() == ["a3"]
     assert drain(plan, [1, 0, 1]) == [(1, "a3")]
+
+
+def test_ray_parts_keep_every_worker_busy():
+    from bench.executors import split_groups
+
+    assert split_groups([["a1", "a2", "a3"], ["b1"]], 2) == [["a1", "a2", "a3"], ["b1"]]
+    assert split_groups([["a1", "a2", "a3"]], 2) == [["a1", "a3"], ["a2"]]
+    assert split_groups([["a1"], ["b1", "b2"]], 4) == [["a1"], ["b1"], ["b2"]]
+    assert sorted(c for part in split_groups([list("abcdefg")], 3) for c in part) == list("abcdefg")
