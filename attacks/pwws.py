@@ -10,6 +10,10 @@ For an input x with gold label y and P = p(y | ·):
 As in the paper's code, every scored substitution is applied in turn (none is reverted), there is
 no cap on words changed, and ties in ΔP keep the neighbour listed first. "Visible" words are those
 that survive the victim's truncation: later words cannot change the prediction.
+
+The search runs on the shared engine (:mod:`attacks.engine`), which scores each distinct text once
+per example: a greedy step whose text was already scored in the candidate sweep (the first one
+always is) costs no model query, so a record's ``queries`` is one lower than the paper code's count.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, AttackRecipe, Outcome
+from attacks.base import AttackContext, Outcome
+from attacks.engine import EngineRecipe, Limits, Search
 from attacks.synonyms import counterfitted
 from attacks.text import with_field
 from bench.registry import ATTACKS
@@ -41,14 +46,24 @@ class PWWSSettings:
 
 
 @ATTACKS.register("pwws", "PWWS, paper protocol: UNK saliency, counter-fitted neighbours, weighted greedy substitution")
-class PWWS(AttackRecipe):
+class PWWS(EngineRecipe):
+    """The paper's search, written for the shared engine (so it also batches across examples on a GPU).
+
+    The query budget keeps the paper code's rule: the clean prediction, the two sweeps and each greedy
+    step count as many queries as texts they ask for (repeats included), and the search refuses to start
+    when the sweeps alone would break the budget.
+    """
+
     Settings = PWWSSettings
 
     def __init__(self, settings: PWWSSettings, assets) -> None:
         super().__init__(settings, assets)
         self.synonyms = counterfitted(assets)
 
-    def search(self, ctx: AttackContext) -> Outcome:
+    def limits(self) -> Limits:
+        return Limits()  # the budget rule is the paper's, below (the engine's counts distinct texts)
+
+    def steps(self, ctx: AttackContext) -> Search:
         victim, words, y = ctx.victim, ctx.words, ctx.label
         visible = words.visible(victim.visible_chars(ctx.example.inputs, ctx.field))
         if not visible:
@@ -57,19 +72,19 @@ class PWWS(AttackRecipe):
         candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in self.synonyms(words.word(i))]
         if not candidates:
             return Outcome({}, "no substitutable words")
-        budget = self.settings.query_budget
-        if budget and ctx.queries_used() + len(visible) + len(candidates) > budget:
+        budget, used = self.settings.query_budget, 1  # the clean prediction
+        if budget and used + len(visible) + len(candidates) > budget:
             return Outcome({}, "query budget too small for the saliency and candidate sweeps")
         # Saliency: one query per visible word, with the word replaced by the unknown token.
         unk = victim.unk_token
-        unk_texts = [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
-                     for i in visible]
-        saliency = p0 - victim.predict_proba(unk_texts)[:, y]
-        weights = softmax(saliency.astype(np.float64))
+        probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
+                       for i in visible]
+        weights = softmax((p0 - probs[:, y]).astype(np.float64))
         # Best substitute per word: one query per (word, neighbour).
-        probs = victim.predict_proba([ctx.text_with({i: sub}) for _, i, sub in candidates])[:, y]
+        probs = yield [ctx.text_with({i: sub}) for _, i, sub in candidates]
+        used += len(visible) + len(candidates)
         best: dict[int, tuple[float, str, int]] = {}
-        for (pos, i, sub), p in zip(candidates, probs):
+        for (pos, i, sub), p in zip(candidates, probs[:, y]):
             delta = p0 - float(p)
             if i not in best or delta > best[i][0]:
                 best[i] = (delta, sub, pos)
@@ -78,9 +93,11 @@ class PWWS(AttackRecipe):
         # Greedy cumulative substitution until the label flips.
         subs: dict[int, str] = {}
         for _, i, sub in scored:
-            if budget and ctx.queries_used() >= budget:
+            if budget and used >= budget:
                 return Outcome(subs, "query budget exhausted")
             subs[i] = sub
-            if int(victim.predict_proba([ctx.text_with(subs)])[0].argmax()) != y:
+            probs = yield [ctx.text_with(subs)]
+            used += 1
+            if int(probs[0].argmax()) != y:
                 return Outcome(dict(subs), "label flipped")
         return Outcome(subs, "all candidates applied")

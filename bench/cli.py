@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N]")
     p_run.add_argument("--examples-in-flight", type=int, metavar="N",
                        help="examples attacked at once, their model queries batched together (default: 32 on a "
-                       "GPU, 1 on a CPU; engine recipes only, not the paper-protocol pwws); results are the same, "
+                       "GPU, 1 on a CPU; every recipe but ascc and ta:/oa:); results are the same, "
                        "timing and the last float bits of probabilities aside")
     p_run.add_argument("--similarity", action="store_true",
                        help="also score each successful attack by the USE similarity of adversarial to original text "

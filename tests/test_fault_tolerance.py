@@ -173,7 +173,7 @@ def test_examples_in_flight_killed_and_resumed_equal_one_at_a_time(reference, tm
     of the one-at-a-time run (probabilities up to float rounding: a batch pads to its longest text)."""
     cache = reference[1]
     grid = [*TINY, "--set", "n_test=24"]
-    grid[grid.index("pwws")] = "pwws-wordnet"  # an engine recipe (the paper-protocol pwws is one at a time)
+    grid[grid.index("pwws")] = "pwws-wordnet"  # WordNet's larger candidate sets: more examples in flight at once
     code, err = finish(bench(["run", *grid], tmp_path / "one", cache))
     assert code == 0, err
     results = tmp_path / "batched"

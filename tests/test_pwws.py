@@ -109,3 +109,17 @@ def test_negative_budget_is_refused():
 
     with pytest.raises(ConfigError):
         PWWSSettings(query_budget=-1).validate()
+
+
+def test_pwws_batched_across_examples_equals_one_by_one(victim, sst2_task, assets):
+    from attacks.engine import attack_many
+
+    attack = PWWS(PWWSSettings(), assets)
+    examples = sst2_task.test[:8]
+    single = [attack.attack(victim, ex, 0).to_json() for ex in examples]
+    batched = [r.to_json() for r in attack_many(attack, victim, examples, 0, width=4)]
+    probs = ("original_probs", "final_probs", "seconds")
+    assert [{k: v for k, v in r.items() if k not in probs} for r in batched] == \
+           [{k: v for k, v in r.items() if k not in probs} for r in single]
+    flat = lambda rows: [p for r in rows for k in probs[:2] for p in r[k]]  # noqa: E731
+    assert flat(batched) == pytest.approx(flat(single), abs=1e-5)
