@@ -95,13 +95,12 @@ def _pool_worker(index: int, threads: int, gpus: int, options: RunOptions, inbox
     import queue
     import resource
     import sys
-
-    from bench.runner import Runner
-
-    _pin_worker(index, threads, gpus)
     import threading
 
+    _pin_worker(index, threads, gpus)  # before anything starts torch's thread pools
     from tqdm import tqdm
+
+    from bench.runner import Runner
 
     # tqdm's default lock is a multiprocessing semaphore that a worker cannot release at exit (Python then
     # warns about a leaked semaphore); bars of separate worker processes cannot share a lock anyway.

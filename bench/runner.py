@@ -88,6 +88,10 @@ class Runner:
         from bench.victim import pick_device
 
         self.options = options
+        if not progress_enabled():  # transformers' own bars (weight loading, GGUF conversion) too
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
         self.device: torch.device = pick_device(options.device)
         self.cache = ModelCache(options.cache_dir / "models")
         self._tasks: dict[tuple, TaskData] = {}
