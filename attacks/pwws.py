@@ -34,6 +34,21 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum() if len(x) else z
 
 
+def ranked_substitutions(candidates: list[tuple[int, int, str]], p_gold: np.ndarray, p0: float,
+                         weights: np.ndarray) -> list[tuple[float, int, str]]:
+    """PWWS's order: each word's best substitute (largest drop ΔP of the gold probability; ties keep the one
+    listed first), scored ``H = weights[pos] · ΔP`` and sorted by descending ``H``.
+
+    ``candidates`` are ``(pos, word index, substitute)`` with ``pos`` the word's row in ``weights``, and
+    ``p_gold`` the gold probability of each candidate text. Returns ``(H, word index, substitute)``."""
+    best: dict[int, tuple[float, str, int]] = {}
+    for (pos, i, sub), p in zip(candidates, p_gold):
+        delta = p0 - float(p)
+        if i not in best or delta > best[i][0]:
+            best[i] = (delta, sub, pos)
+    return sorted(((weights[pos] * delta, i, sub) for i, (delta, sub, pos) in best.items()), key=lambda t: -t[0])
+
+
 @dataclass(frozen=True)
 class PWWSSettings:
     query_budget: int = 0  # 0: unlimited; otherwise stop before the search would exceed this many queries
@@ -83,13 +98,7 @@ class PWWS(EngineRecipe):
         # Best substitute per word: one query per (word, neighbour).
         probs = yield [ctx.text_with({i: sub}) for _, i, sub in candidates]
         used += len(visible) + len(candidates)
-        best: dict[int, tuple[float, str, int]] = {}
-        for (pos, i, sub), p in zip(candidates, probs[:, y]):
-            delta = p0 - float(p)
-            if i not in best or delta > best[i][0]:
-                best[i] = (delta, sub, pos)
-        scored = sorted(((weights[pos] * delta, i, sub) for i, (delta, sub, pos) in best.items()),
-                        key=lambda t: -t[0])
+        scored = ranked_substitutions(candidates, probs[:, y], p0, weights)
         # Greedy cumulative substitution until the label flips.
         subs: dict[int, str] = {}
         for _, i, sub in scored:

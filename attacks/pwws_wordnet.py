@@ -21,7 +21,7 @@ import numpy as np
 
 from attacks.base import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search
-from attacks.pwws import softmax
+from attacks.pwws import ranked_substitutions, softmax
 from attacks.text import with_field
 from bench.registry import ATTACKS
 
@@ -63,13 +63,7 @@ class PWWSSearch(EngineRecipe):
             weights = softmax((p0 - probs[:, y]).astype(np.float64))
             candidates = [(pos, i, s) for pos, i in enumerate(scored_words) for s in self.synonyms(words.word(i))]
             probs = yield [ctx.text_with({i: s}) for _, i, s in candidates]
-            best: dict[int, tuple[float, str, int]] = {}
-            for (pos, i, s), p in zip(candidates, probs[:, y]):
-                delta = p0 - float(p)
-                if i not in best or delta > best[i][0]:
-                    best[i] = (delta, s, pos)
-            scored = sorted(((weights[pos] * delta, i, s) for i, (delta, s, pos) in best.items()),
-                            key=lambda t: -t[0])
+            scored = ranked_substitutions(candidates, probs[:, y], p0, weights)
             for _, i, s in scored:
                 subs[i] = s
                 probs = yield [ctx.text_with(subs)]
