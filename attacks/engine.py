@@ -209,6 +209,7 @@ def iter_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example],
         wanted = {i: run.new_texts() for i, (run, _, _) in active.items()}
         union = list(dict.fromkeys(x for texts in wanted.values() for x in texts))
         scored = dict(zip(union, victim.predict_proba(union)))
+        victim.clear_cache()  # each search memoises its own texts; the victim's copy would grow with the cell
         for i in list(active):
             run, ctx, start = active[i]
             run.answer(scored)
