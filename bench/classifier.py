@@ -78,7 +78,9 @@ def load_pretrained(model_dir: Path, num_labels: int, pooling: str, seed: int) -
     from transformers import AutoModel, AutoTokenizer
 
     _quiet_transformers()
-    encoder = AutoModel.from_pretrained(str(model_dir))
+    # float32 whatever the checkpoint stores (transformers 5 would otherwise keep a float16/bfloat16 checkpoint's
+    # dtype, and fine-tune in half precision under a float32 head)
+    encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     torch.manual_seed(seed)
     return Classifier(encoder, num_labels, pooling), tokenizer

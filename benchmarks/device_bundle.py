@@ -1,0 +1,62 @@
+"""Pack what the GPU checks need into ``.device/`` (git-ignored), for a lent machine that reaches nothing.
+
+The team's GPU machine has PyTorch and transformers but none of our offline assets, and a call carries
+at most 64 MiB. This writes an assets folder in the layout ``bench.assets`` reads:
+
+* ``models/minilm-l6/``: all-MiniLM-L6-v2 with its weights stored in float16 (45 MB instead of 91 MB; the
+  suite loads them as float32, so results differ from the float32 original in the last bits — fine for
+  throughput, not for reporting accuracies);
+* ``data/sst2/`` and ``data/synonyms/``: copies of the assets folder's files (never committed).
+
+Then, in one device call (``carry: [".device"]``)::
+
+    bash benchmarks/device_checks.sh
+
+``device_checks.sh`` runs the GPU benchmarks and writes their JSON under ``$OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / ".device")
+    args = parser.parse_args()
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from bench.assets import AssetConfig
+    from bench.models import resolve_model
+
+    assets = AssetConfig.from_env()
+    roots = [root for _, root in assets.local_roots()]
+    if not roots:
+        raise SystemExit("set RIFT_BENCH_ASSETS (or --assets) to the folder with data/sst2 and data/synonyms")
+    out = args.out / "assets"
+    model_src = resolve_model("minilm-l6", assets).value
+    model_dst = out / "models" / "minilm-l6"
+    model_dst.mkdir(parents=True, exist_ok=True)
+    for path in Path(model_src).iterdir():
+        if path.is_file() and path.suffix in (".json", ".txt") and path.name != "model.safetensors":
+            shutil.copy2(path, model_dst / path.name)
+    weights = load_file(str(Path(model_src) / "model.safetensors"))
+    save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in weights.items()},
+              str(model_dst / "model.safetensors"), metadata={"format": "pt"})
+    for folder in ("sst2", "synonyms"):
+        source = next((root / "data" / folder for root in roots if (root / "data" / folder).is_dir()), None)
+        if source is None:
+            raise SystemExit(f"no data/{folder} under {', '.join(map(str, roots))}")
+        shutil.copytree(source, out / "data" / folder, dirs_exist_ok=True)
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"wrote {args.out} ({size / 2**20:.1f} MiB; a device call carries at most 64 MiB with the source tree)")
+
+
+if __name__ == "__main__":
+    main()
