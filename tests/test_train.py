@@ -80,3 +80,19 @@ def test_train_key_depends_on_what_changes_the_model(minilm_dir):
     other_test_size = dataclasses.replace(base, scale=dataclasses.replace(base.scale, n_test=99))
     assert len({base.key, other_seed.key, other_lr.key}) == 3
     assert other_test_size.key == base.key  # the attacked test sample does not change the trained model
+
+
+def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(minilm_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from bench.classifier import load_pretrained
+
+    half = tmp_path / "half"
+    shutil.copytree(minilm_dir, half, ignore=shutil.ignore_patterns("model.safetensors"))
+    weights = load_file(str(minilm_dir / "model.safetensors"))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, str(half / "model.safetensors"),
+              metadata={"format": "pt"})
+    model, _ = load_pretrained(half, 2, "mean", seed=0)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
