@@ -168,6 +168,35 @@ def test_pool_shares_one_model_between_workers_and_survives_losing_one(reference
     assert same[0] == same[1]  # the budgets never bind: the resumed cell equals the uninterrupted one
 
 
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has finished; only its exit status is left
+
+
+def test_pool_sigint_stops_every_worker_and_reports_what_was_running(reference, tmp_path):
+    from bench.locks import read_owner
+
+    results, cache = tmp_path / "results", reference[1]
+    longer = [*TWO_CELLS, "--set", "n_test=32"]
+    proc = bench(["run", *longer, "--executor", "pool", "--workers", "2"], results, cache)
+    assert wait_for(lambda: len(list(results.rglob("*.lock"))) == 2 and partial_lines(results) >= 1, proc)
+    workers = [owner["pid"] for owner in map(read_owner, results.rglob("*.lock")) if owner]
+    proc.send_signal(signal.SIGINT)
+    code, err = finish(proc)
+    assert code == 130, err
+    assert err.count("in progress (its finished examples are checkpointed)") >= 1 and "resume with: bench run" in err
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)  # no worker outlives the run
+    code, err = finish(bench(["run", *longer], results, cache))
+    assert code == 0, err
+    assert max(r["provenance"]["resumed_examples"] for r in load_records(results)[0]) >= 1
+
+
 def test_examples_in_flight_killed_and_resumed_equal_one_at_a_time(reference, tmp_path):
     """Batching queries across examples finishes them out of order; a kill and resume still gives the records
     of the one-at-a-time run (probabilities up to float rounding: a batch pads to its longest text)."""
