@@ -64,6 +64,8 @@ def test_bad_grid_values(grid_text, expected, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, expected", [
     (["--workers", "0", "--executor", "pool"], "--workers must be ≥ 1"),
+    (["--threads", "0", "--executor", "pool"], "--threads must be ≥ 1"),
+    (["--examples-in-flight", "-3"], "--examples-in-flight must be ≥ 1"),
     (["--datasets", "sst2", "--assets", "/nonexistent/folder", "--offline"], "is missing"),
     (["--models", "roberta-base", "--offline"], "model 'roberta-base' is missing"),
     (["--models", "/no/such/model/dir"], "model folder /no/such/model/dir does not exist"),
