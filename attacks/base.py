@@ -115,11 +115,11 @@ class AttackRecipe:
 
     def iter_attack(self, victim: Victim, examples: list[Example], field: int,
                     in_flight: int | None = None) -> Iterator[AttackResult]:
-        """Attack every example, yielding each result as soon as it is final. Engine recipes attack up to
-        ``in_flight`` examples at once, their queries batched together (default: many on a GPU, one on a
-        CPU), and may finish them out of order; each result is the same either way, timing and float rounding
-        of the probabilities aside. Other
-        recipes attack one example at a time."""
+        """Attack every example, yielding each result as soon as it is final.
+
+        Engine recipes attack up to ``in_flight`` examples at once, their queries batched together (default:
+        many on a GPU, one on a CPU), and may finish them out of order; each result is the same either way,
+        timing and float rounding of the probabilities aside. Other recipes attack one example at a time."""
         for example in examples:
             yield self.attack(victim, example, field)
 
