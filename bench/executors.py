@@ -187,6 +187,8 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
     peaks: dict[int, float] = {}
     replacements = 0
     total, finished, started = sum(len(g) for g in groups), 0, time.perf_counter()
+    handed_out: dict[int, float] = {}  # worker → when it was given its current cell
+    durations: list[float] = []
     for index in range(workers):
         start(index)
     active = set(range(workers))
@@ -222,10 +224,15 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
                 cell = plan.running(index)
                 summary.add(payload, cell)
                 finished += 1
-                elapsed = time.perf_counter() - started
+                if payload in ("done", "failed"):
+                    durations.append(time.perf_counter() - handed_out[index])
                 left = total - finished
-                eta = f", ETA ≈ {format_duration(elapsed / finished * left)} for {left} more" if left else ""
-                options.log(f"[{finished}/{total}] {payload} after {format_duration(elapsed)}{eta}: {cell.label()}")
+                # cells left × mean cell time ÷ workers (skipped and busy cells take no time)
+                eta = (f", ETA ≈ {format_duration(left * sum(durations) / len(durations) / len(active))} for {left} more"
+                       if left and durations else "")
+                options.log(f"[{finished}/{total}] {payload} after {format_duration(time.perf_counter() - started)}"
+                            f"{eta}: {cell.label()}")
+            handed_out[index] = time.perf_counter()
             inboxes[index].put(plan.next_for(index))
         for cell in plan.pending():  # every worker died and could not be replaced
             summary.add("failed", cell)
