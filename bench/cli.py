@@ -30,11 +30,12 @@ def _add_asset_args(p: argparse.ArgumentParser) -> None:
 
 def _add_grid_args(p: argparse.ArgumentParser) -> None:
     """The options that name a grid of cells (shared by run and status)."""
+    # Each list takes space- or comma-separated items (or both): --attacks genetic,pwws == --attacks genetic pwws
     p.add_argument("--methods", nargs="+", help="method names, or 'all' (default: standard)")
     p.add_argument("--attacks", nargs="+", help="attack names, or 'all' (default: pwws)")
     p.add_argument("--datasets", nargs="+", help="dataset names, or 'all' (default: sst2)")
     p.add_argument("--models", nargs="+", help="model names, hub ids or local folders (default: minilm-l6)")
-    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: 0)")
+    p.add_argument("--seeds", nargs="+", help="training seeds (default: 0)")
     p.add_argument("--scale", default=None, help="smoke | small | paper (default: smoke)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scale field (epochs=2), method.<hparam>=… or attack.<setting>=…; repeatable")
@@ -42,7 +43,8 @@ def _add_grid_args(p: argparse.ArgumentParser) -> None:
                    help="run every value of a setting, e.g. method.beta=1,5,10 (the adversarial weight), "
                    "as separate cells; applies to the methods/attacks that have it; repeatable")
     p.add_argument("--grid", metavar="FILE", help="YAML or TOML grid file (keys: datasets, models, methods, "
-                   "attacks, seeds, scale, set, sweep); command-line options win")
+                   "attacks, seeds, scale, set, sweep; a YAML list of such grids unites their cells); "
+                   "command-line options win")
     p.add_argument("--results", metavar="DIR", help=f"results folder (default: ${RESULTS_ENV} or results/runs)")
 
 
@@ -110,45 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_grid_file(path: str) -> dict[str, Any]:
-    from bench.errors import ConfigError
-
-    file = Path(path)
-    if not file.exists():
-        raise ConfigError(f"grid file {path} does not exist")
-    text = file.read_text(encoding="utf-8")
-    try:
-        if file.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise ConfigError(f"grid file {path} is not valid {file.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}")
-    allowed = {"datasets", "models", "methods", "attacks", "seeds", "scale", "set", "sweep"}
-    if not isinstance(data, dict) or set(data) - allowed:
-        extra = sorted(set(data) - allowed) if isinstance(data, dict) else []
-        raise ConfigError(f"grid file {path}: expected a mapping with keys {sorted(allowed)}"
-                          + (f"; unknown keys {extra}" if extra else ""))
-    for key in ("datasets", "models", "methods", "attacks", "seeds", "set", "sweep"):
-        if key in data and not isinstance(data[key], list):
-            data[key] = [data[key]]
-    if isinstance(data.get("set"), list) and data["set"] and isinstance(data["set"][0], dict):
-        data["set"] = [f"{k}={v}" for item in data["set"] for k, v in item.items()]
-    sweeps = []
-    for item in data.get("sweep", []):  # "method.beta=1,5,10" or a mapping {method.beta: [1, 5, 10]}
-        if isinstance(item, dict):
-            sweeps += [f"{k}={','.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in item.items()]
-        else:
-            sweeps.append(item)
-    if sweeps:
-        data["sweep"] = sweeps
-    return data
-
-
 def _cmd_list(what: str) -> int:
     from bench.config import SCALES
     from bench.registry import ATTACKS, DATASETS, METHODS, MODELS
@@ -165,31 +128,62 @@ def _cmd_list(what: str) -> int:
                 values = ", ".join(f"{f.name}={getattr(params(), f.name)!r}" for f in dataclasses.fields(params))
                 print(f"  {'':<20} settings: {values}")
     if what in ("all", "scales"):
+        from bench.config import BATCH_SIZES, MAX_LENGTHS
+
+        def shown(scale_name: str, key: str, value: Any) -> str:
+            presets = {"batch_size": BATCH_SIZES, "max_length": MAX_LENGTHS}.get(key, {}).get(scale_name)
+            if value == 0 and presets:  # 0 = the per-dataset preset
+                per = ", ".join(f"{d} {v}" for d, v in presets.items() if d != "default")
+                return f"{key}=0 (per dataset: {per}, others {presets['default']})"
+            return f"{key}={value}"
+
         print("scales:")
         for name, scale in SCALES.items():
-            print(f"  {name:<20} " + ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(scale).items()))
+            print(f"  {name:<20} " + ", ".join(shown(name, k, v) for k, v in dataclasses.asdict(scale).items()))
     return 0
+
+
+LIST_KEYS = ("datasets", "models", "methods", "attacks", "seeds")
+
+
+def split_items(values: Sequence[Any]) -> list[Any]:
+    """``["genetic,pwws", "ascc"]`` → ``["genetic", "pwws", "ascc"]``: comma- and space-separated lists alike.
+
+    Non-string items (YAML integers in a grid file) are kept as they are; empty items (``a,,b``) are dropped.
+    """
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, str):
+            out.extend(item.strip() for item in value.split(",") if item.strip())
+        else:
+            out.append(value)
+    return out
 
 
 def _cells_from_args(args: argparse.Namespace) -> list:
     from bench.config import parse_override
     from bench.errors import ConfigError
-    from bench.grid import expand_grid, parse_sweep
+    from bench.grid import expand_grid, parse_sweep, read_grid_file
 
-    grid = dict(DEFAULT_GRID, scale="smoke", set=[])
-    if args.grid:
-        grid.update(_read_grid_file(args.grid))
-    for key in ("datasets", "models", "methods", "attacks", "seeds", "scale"):
-        if getattr(args, key) is not None:
-            grid[key] = getattr(args, key)
-    overrides = [parse_override(str(o)) for o in [*grid["set"], *args.overrides]]
-    try:
-        seeds = [int(s) for s in grid["seeds"]]
-    except (TypeError, ValueError):
-        raise ConfigError(f"seeds must be integers, got {grid['seeds']!r}") from None
-    sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *args.sweeps]]
-    return expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
-                       str(grid["scale"]), overrides, sweeps)
+    parts = read_grid_file(args.grid) if args.grid else [{}]
+    cells: list = []
+    for part in parts:  # a grid file may list several grids: their cells are united
+        grid = dict(DEFAULT_GRID, scale="smoke", set=[])
+        grid.update(part)
+        for key in ("datasets", "models", "methods", "attacks", "seeds", "scale"):
+            if getattr(args, key) is not None:
+                grid[key] = getattr(args, key)
+        for key in LIST_KEYS:
+            grid[key] = split_items(grid[key])
+        overrides = [parse_override(str(o)) for o in [*grid["set"], *args.overrides]]
+        try:
+            seeds = [int(s) for s in grid["seeds"]]
+        except (TypeError, ValueError):
+            raise ConfigError(f"seeds must be integers, got {grid['seeds']!r}") from None
+        sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *args.sweeps]]
+        cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
+                             str(grid["scale"]), overrides, sweeps)
+    return list(dict.fromkeys(cells))
 
 
 def _results_dir(args: argparse.Namespace) -> Path:

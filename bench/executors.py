@@ -147,7 +147,8 @@ def run_grid(cells: list[Cell], options: RunOptions, executor: str = "local", wo
             import torch
 
             torch.set_num_threads(threads)
-        return run_cells(cells, options), {"executor": "local", "workers": 1}
+        # in model groups (a grid file's parts, or a second attack on fewer examples, share the models)
+        return run_cells([c for g in plan_groups(cells) for c in g], options), {"executor": "local", "workers": 1}
     groups = plan_groups(cells)
     if executor == "pool":
         return _run_pool(groups, options, workers, threads)

@@ -8,10 +8,12 @@ hash of that full resolved configuration, so two spellings of the same experimen
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Iterable
 
-from bench.config import Scale, apply_overrides, get_scale, resolve_max_length, split_overrides, validate_scale
+from bench.config import (Scale, apply_overrides, get_scale, resolve_batch_size, resolve_max_length, split_overrides,
+                          validate_scale)
 from bench.errors import ConfigError
 from bench.registry import ATTACKS, DATASETS, METHODS
 from bench.store import config_hash
@@ -58,8 +60,12 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
     groups = split_overrides(cell.overrides)
     scale = apply_overrides(get_scale(cell.scale), groups["scale"], f"scale {cell.scale!r}")
     validate_scale(scale)
+    # the per-dataset batch size preset (batch_size=0) is resolved here, so records and the model key hold
+    # the number actually used
+    scale = replace(scale, batch_size=resolve_batch_size(cell.scale, scale, cell.dataset))
     method_cls = METHODS.get(cell.method)
     hparams = apply_overrides(method_cls.Hparams(), groups["method"], f"method {cell.method!r}")
+    method_cls.check_config(hparams, DATASETS.get(cell.dataset), scale.batch_size)
     attack_cls = ATTACKS.get(cell.attack)
     dataset = DATASETS.get(cell.dataset)
     if dataset.pair_field and not getattr(attack_cls, "supports_pairs", True):
@@ -160,3 +166,51 @@ def expand_grid(datasets: Iterable[str], models: Iterable[str], methods: Iterabl
                 for attack_combo in _combos([sw for sw in attack_sweeps if _applies(sw[0], me, a)]):
                     cells.append(Cell(d, m, me, s, a, scale, ov + train_combo + attack_combo))
     return cells
+
+
+GRID_KEYS = ("datasets", "models", "methods", "attacks", "seeds", "scale", "set", "sweep")
+
+
+def _grid_part(data: object, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or set(data) - set(GRID_KEYS):
+        extra = sorted(set(data) - set(GRID_KEYS)) if isinstance(data, dict) else []
+        raise ConfigError(f"{where}: expected a mapping with keys {sorted(GRID_KEYS)}"
+                          + (f"; unknown keys {extra}" if extra else ""))
+    data = dict(data)
+    for key in ("datasets", "models", "methods", "attacks", "seeds", "set", "sweep"):
+        if key in data and not isinstance(data[key], list):
+            data[key] = [data[key]]
+    if isinstance(data.get("set"), list) and data["set"] and isinstance(data["set"][0], dict):
+        data["set"] = [f"{k}={v}" for item in data["set"] for k, v in item.items()]
+    sweeps = []
+    for item in data.get("sweep", []):  # "method.beta=1,5,10" or a mapping {method.beta: [1, 5, 10]}
+        if isinstance(item, dict):
+            sweeps += [f"{k}={','.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in item.items()]
+        else:
+            sweeps.append(item)
+    if sweeps:
+        data["sweep"] = sweeps
+    return data
+
+
+def read_grid_file(path: str | Path) -> list[dict[str, Any]]:
+    """The grids of a ``bench run --grid`` file: one mapping (keys ``GRID_KEYS``), or — YAML only — a list of
+    mappings whose cells are united (e.g. one attack on fewer test examples than the others)."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"grid file {path} does not exist")
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise ConfigError(f"grid file {path} is not valid {file.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}")
+    if isinstance(data, list) and data:
+        return [_grid_part(part, f"grid file {path}, grid {i + 1}") for i, part in enumerate(data)]
+    return [_grid_part(data, f"grid file {path}")]

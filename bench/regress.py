@@ -97,18 +97,19 @@ def load_tolerances(path: Path) -> dict[str, Tolerance]:
 
 def grid_cells(grid_file: Path) -> list:
     """The cells of a ``bench run --grid`` file; every grid key must be given (a reference is explicit)."""
-    from bench.cli import _read_grid_file  # the one grid-file reader, shared with `bench run --grid`
     from bench.config import parse_override
-    from bench.grid import expand_grid, parse_sweep
+    from bench.grid import expand_grid, parse_sweep, read_grid_file  # the one grid-file reader (`bench run --grid`)
 
-    grid = _read_grid_file(str(grid_file))
-    missing = [k for k in ("datasets", "models", "methods", "attacks", "seeds", "scale") if k not in grid]
-    if missing:
-        raise ConfigError(f"{grid_file}: a reference grid must give {', '.join(missing)} explicitly")
-    overrides = [parse_override(str(o)) for o in grid.get("set", [])]
-    sweeps = [parse_sweep(str(s)) for s in grid.get("sweep", [])]
-    return expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"],
-                       [int(s) for s in grid["seeds"]], str(grid["scale"]), overrides, sweeps)
+    cells: list = []
+    for grid in read_grid_file(grid_file):
+        missing = [k for k in ("datasets", "models", "methods", "attacks", "seeds", "scale") if k not in grid]
+        if missing:
+            raise ConfigError(f"{grid_file}: a reference grid must give {', '.join(missing)} explicitly")
+        overrides = [parse_override(str(o)) for o in grid.get("set", [])]
+        sweeps = [parse_sweep(str(s)) for s in grid.get("sweep", [])]
+        cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"],
+                             [int(s) for s in grid["seeds"]], str(grid["scale"]), overrides, sweeps)
+    return list(dict.fromkeys(cells))
 
 
 def run_grid(cells: list, results: Path, cache: Path, assets: Any, device: str = "cpu") -> None:
@@ -135,8 +136,15 @@ def cell_name(record: dict) -> str:
 
 
 def metric_value(record: dict, path: str) -> float | None:
+    """The number at a dotted path; an integer part indexes a list (``training.epoch_log.-1.terms.kl``)."""
     value: Any = record
     for part in path.split("."):
+        if isinstance(value, list):
+            try:
+                value = value[int(part)]
+            except (ValueError, IndexError):
+                return None
+            continue
         if not isinstance(value, dict) or part not in value:
             return None
         value = value[part]

@@ -227,6 +227,7 @@ class Runner:
                 "selected_rel_weight_distance": trained.log["selected_rel_weight_distance"],
                 "train_seconds": trained.log["train_seconds"], "epoch_log": trained.log["epochs"],
                 "resolved_hparams": trained.log.get("resolved_hparams", asdict(rc.hparams)),
+                "inactive_terms": trained.log.get("inactive_terms", []),
                 "step_log": trained.log["steps"],
             },
             "data": task.provenance,

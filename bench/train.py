@@ -1,8 +1,10 @@
 """The one fine-tuning loop every method plugs its loss into, and the cache of fine-tuned models.
 
-AdamW with a linear warm-up/decay schedule, seeded data order and initialisation (deterministic on
-CPU for a fixed seed). Per epoch it logs train loss, dev accuracy and the relative distance of the
-encoder weights from the pre-trained ones, ‖θ−θ₀‖₂/‖θ₀‖₂ (also every ``log_every`` steps). The
+AdamW with the scale's schedule, weight-decay scope, ε and gradient clipping (the ``paper`` scale follows
+the paper code), seeded data order and initialisation (deterministic on CPU for a fixed seed). Per epoch
+it logs the train loss, the mean of every loss term the method reports, dev accuracy and the relative
+distance of the encoder weights from the pre-trained ones, ‖θ−θ₀‖₂/‖θ₀‖₂ (also every ``log_every``
+steps). The
 epoch with the best dev score is kept. Fine-tuned models are cached as safetensors under a hash of
 their full training configuration, so one model serves every attack of its cells.
 """
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 from safetensors.torch import load_model, save_model
 
 from bench.classifier import Classifier, build_empty, load_pretrained
@@ -74,7 +77,7 @@ class TrainSpec:
             "pooling": self.pooling, "method": self.method, "hparams": self.hparams, "seed": self.seed,
             "max_length": self.max_length, "data": self.data,
             "train": {k: v for k, v in asdict(self.scale).items() if k not in ("n_test", "eval_batch_size")},
-            "loop_version": 1,
+            "loop_version": 2,
         }
 
     @property
@@ -103,19 +106,85 @@ def _tokenize(tokenizer, examples: list[Example], max_length: int) -> dict[str, 
     return dict(tokenizer(firsts, seconds, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
 
 
-def _batches(train: list[Example], batch_size: int, generator: torch.Generator, balanced: bool) -> list[list[Example]]:
-    """Shuffled batches. ``balanced``: one shuffled stream per class, interleaved, so each batch has every class."""
+def _length(ex: Example) -> int:
+    """The length used to group batches: characters of the input text(s) (a cheap proxy for tokens)."""
+    return len(ex.text) + (len(ex.text_pair) if ex.text_pair is not None else 0)
+
+
+#: group_by_length sorts windows of this many batches by length (as transformers' LengthGroupedSampler)
+MEGA_BATCHES = 50
+
+
+def _by_length(stream: list[Example], chunk: int) -> list[Example]:
+    """``stream`` with each window of ``MEGA_BATCHES × chunk`` examples sorted by length, longest first."""
+    window = MEGA_BATCHES * chunk
+    return [ex for s in range(0, len(stream), window)
+            for ex in sorted(stream[s:s + window], key=_length, reverse=True)]
+
+
+def make_batches(train: list[Example], batch_size: int, generator: torch.Generator, balanced: bool,
+                 group_by_length: bool = False) -> list[list[Example]]:
+    """One epoch's batches, seeded by ``generator``.
+
+    ``balanced``: one shuffled stream per class, interleaved, so each batch holds every class equally (the
+    paper code's loaders). ``group_by_length``: the shuffled order is cut into windows of ``MEGA_BATCHES``
+    batches, each window sorted by length, and the batches are then shuffled, so a batch holds texts of
+    similar length (less padding) while which examples train together and in which order is still random
+    and seeded. The same examples are used either way.
+    """
     if not balanced:
-        order = torch.randperm(len(train), generator=generator).tolist()
-        return [[train[i] for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
-    by_label: dict[int, list[Example]] = {}
-    for ex in train:
-        by_label.setdefault(ex.label, []).append(ex)
-    streams = [[group[i] for i in torch.randperm(len(group), generator=generator).tolist()]
-               for _, group in sorted(by_label.items())]
-    per_class = max(1, batch_size // len(streams))
-    n_batches = min(len(s) for s in streams) // per_class
-    return [[ex for s in streams for ex in s[b * per_class:(b + 1) * per_class]] for b in range(n_batches)]
+        order = [train[i] for i in torch.randperm(len(train), generator=generator).tolist()]
+        if group_by_length:
+            order = _by_length(order, batch_size)
+        batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    else:
+        by_label: dict[int, list[Example]] = {}
+        for ex in train:
+            by_label.setdefault(ex.label, []).append(ex)
+        streams = [[group[i] for i in torch.randperm(len(group), generator=generator).tolist()]
+                   for _, group in sorted(by_label.items())]
+        per_class = max(1, batch_size // len(streams))
+        n_batches = min(len(s) for s in streams) // per_class
+        if group_by_length:
+            streams = [_by_length(s[:n_batches * per_class], per_class) for s in streams]
+        batches = [[ex for s in streams for ex in s[b * per_class:(b + 1) * per_class]] for b in range(n_batches)]
+    if group_by_length:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def make_schedule(scale: Scale, steps_per_epoch: int) -> Callable[[int], float]:
+    """The learning-rate factor of each step (0-based) under ``scale.lr_schedule``."""
+    total = steps_per_epoch * scale.epochs
+    if scale.lr_schedule == "epoch-warmup-constant":
+        # The paper code's WarmupMultiStepLR(milestones=(50, 80), gamma=0.1, warmup_factor=0.1, warmup_iters=2,
+        # "linear"), stepped once per epoch: epoch e < W trains at 0.1 + 0.9·e/W of the lr, later epochs at the
+        # full lr (its milestones lie beyond its 20 epochs).
+        def factor(step: int) -> float:
+            epoch = step // steps_per_epoch
+            if epoch >= scale.warmup_epochs:
+                return 1.0
+            alpha = epoch / scale.warmup_epochs
+            return 0.1 * (1 - alpha) + alpha
+    else:
+        warmup = int(round(scale.warmup_ratio * total))
+        constant = scale.lr_schedule == "constant"
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / max(1, warmup)
+            return 1.0 if constant else max(0.0, (total - step) / max(1, total - warmup))
+    return factor
+
+
+def param_groups(model: Classifier, extra: list[nn.Module], scale: Scale) -> list[dict[str, Any]]:
+    """AdamW groups: the encoder is decayed only with ``weight_decay_scope="all"``; heads are always decayed."""
+    encoder = {id(p) for p in model.encoder_parameters().values()}
+    params = [p for p in model.parameters() if p.requires_grad] + [p for m in extra for p in m.parameters()]
+    if scale.weight_decay_scope == "all":
+        return [{"params": params, "weight_decay": scale.weight_decay}]
+    return [{"params": [p for p in params if id(p) not in encoder], "weight_decay": scale.weight_decay},
+            {"params": [p for p in params if id(p) in encoder], "weight_decay": 0.0}]
 
 
 def evaluate_accuracy(victim: Victim, examples: list[Example]) -> float:
@@ -146,20 +215,21 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     resolved = dataclasses.asdict(method.hparams) if dataclasses.is_dataclass(method.hparams) else {}
     if resolved != spec.hparams:
         log(f"  resolved hyperparameters: {resolved}")
+    inactive = method.inactive_terms()
+    for term in inactive:
+        log(f"  note: loss term switched off: {term}")
     extra = [m.to(device) for m in method.extra_modules()]
     params = [p for p in model.parameters() if p.requires_grad] + [p for m in extra for p in m.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=scale.lr, weight_decay=scale.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, extra, scale), lr=scale.lr, eps=scale.adam_eps)
     generator = torch.Generator().manual_seed(spec.seed)
-    steps_per_epoch = len(_batches(task.train, scale.batch_size, torch.Generator().manual_seed(0),
-                                   method_cls.class_balanced_batches))
+    steps_per_epoch = len(make_batches(task.train, scale.batch_size, torch.Generator().manual_seed(0),
+                                       method_cls.class_balanced_batches))
     if steps_per_epoch == 0:
         from bench.errors import BenchError
 
         raise BenchError(f"no training batch: {len(task.train)} training examples for batch size {scale.batch_size}")
     total = steps_per_epoch * scale.epochs
-    warmup = int(round(scale.warmup_ratio * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, make_schedule(scale, steps_per_epoch))
     victim = Victim(model, tokenizer, spec.max_length, scale.eval_batch_size, device)
     loop = _Loop()
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
@@ -171,17 +241,23 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         for m in extra:
             m.train()
         losses: list[float] = []
-        for examples in _batches(task.train, scale.batch_size, generator, method_cls.class_balanced_batches):
+        terms: dict[str, list[float]] = {}
+        lr_epoch = schedule.get_last_lr()[0]
+        for examples in make_batches(task.train, scale.batch_size, generator, method_cls.class_balanced_batches,
+                                     scale.group_by_length):
             enc = {k: v.to(device) for k, v in _tokenize(tokenizer, examples, spec.max_length).items()}
             batch = Batch(enc, torch.tensor([ex.label for ex in examples], device=device), examples)
             loss, parts = method.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if scale.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, scale.grad_clip)
             optimizer.step()
             schedule.step()
             step += 1
             losses.append(float(loss.detach()))
+            for name, value in parts.items():
+                terms.setdefault(name, []).append(float(value))
             bar.update(1)
             if step % scale.log_every == 0 or step == total:
                 loop.steps.append({"step": step, "epoch": epoch, "loss": losses[-1], **parts,
@@ -193,9 +269,10 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         score = dev_acc if method.selection_metric == "dev_accuracy" else method.dev_score(victim, task.dev, dev_acc)
         victim.clear_cache()
         distance = relative_distance(model.encoder_parameters(), theta0)
-        loop.epochs.append({"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)), "dev_accuracy": dev_acc,
-                            method.selection_metric: score,
-                            "rel_weight_distance": distance})
+        loop.epochs.append({"epoch": epoch, "step": step, "lr": lr_epoch, "train_loss": float(np.mean(losses)),
+                            # the mean of each loss term and diagnostic the method reported, over the epoch's steps
+                            "terms": {name: float(np.mean(values)) for name, values in terms.items()},
+                            "dev_accuracy": dev_acc, method.selection_metric: score, "rel_weight_distance": distance})
         selection = "" if method.selection_metric == "dev_accuracy" else f", {method.selection_metric} {score:.3f}"
         log(f"  epoch {epoch}/{scale.epochs}: train loss {np.mean(losses):.4f}, dev acc {dev_acc:.3f}{selection}, "
             f"‖θ−θ₀‖/‖θ₀‖ {distance:.4f}")
@@ -212,7 +289,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         "final_rel_weight_distance": loop.epochs[-1]["rel_weight_distance"],
         "selected_rel_weight_distance": loop.epochs[best[1] - 1]["rel_weight_distance"],
         "train_seconds": time.perf_counter() - started, "steps_total": step,
-        "resolved_hparams": resolved,
+        "resolved_hparams": resolved, "inactive_terms": inactive,
     }
     return TrainedModel(model, tokenizer, train_log, cached=False)
 

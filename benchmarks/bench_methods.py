@@ -71,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     from bench.assets import AssetConfig
     from bench.data import DataSizes, prepare_task
     from bench.models import resolve_model
-    from bench.train import _batches, _tokenize
+    from bench.train import _tokenize, make_batches
     from methods.base import Batch
 
     assets = AssetConfig.from_env()
     model_dir = resolve_model("minilm-l6", assets).value
     task = prepare_task(args.dataset, DataSizes(n_train=max(256, 4 * args.batch_size), n_dev=8, n_test=8), assets)
-    examples = _batches(task.train, args.batch_size, torch.Generator().manual_seed(0), balanced=True)[0]
+    examples = make_batches(task.train, args.batch_size, torch.Generator().manual_seed(0), balanced=True)[0]
     states = {}
     for name in args.methods:
         method, model, tokenizer, params, optimizer = build(name, {"ascc_steps": args.ascc_steps}, model_dir, task,

@@ -95,6 +95,15 @@ class AdvBase(Method):
         self.dev_aligner = ascc.aligner_for(context.tokenizer, self.synonyms, field, context.max_length,
                                             ascc.ASCCConfig().max_candidates)
 
+    @classmethod
+    def check_config(cls, hparams: AdvHparams, spec: Any, batch_size: int) -> None:
+        if hparams.beta == 0:
+            raise ConfigError(f"method.beta=0 removes the adversarial term of {cls.__name__}: it would train as "
+                              "standard fine-tuning at the cost of the ASCC search; use the method 'standard' instead")
+        if hparams.ascc_steps == 0:
+            raise ConfigError("method.ascc_steps=0 leaves the ASCC weights at their random start: there is no "
+                              "adversary; use at least 1 step (the paper: 10)")
+
     def adversarial(self, model: Classifier, batch: Batch) -> Adversarial:
         """ASCC weights (model in eval mode, KL objective), then the clean and hull passes in train mode."""
         alignment = self.aligner.align(batch.examples).to(batch.labels.device)

@@ -63,6 +63,15 @@ class Method:
         """Model-selection score on the dev split after each epoch (default: clean accuracy)."""
         return clean_accuracy
 
+    @classmethod
+    def check_config(cls, hparams: Any, spec: DatasetSpec, batch_size: int) -> None:
+        """Refuse (``ConfigError``) a configuration under which a loss term of the method could not work
+        (e.g. a contrastive bound with too few examples per batch). Called when a cell is resolved."""
+
+    def inactive_terms(self) -> list[str]:
+        """Loss terms that the resolved hyperparameters switch off (e.g. a weight of 0), for the record."""
+        return []
+
     def extra_modules(self) -> list[nn.Module]:
         """Trainable modules beyond the classifier (e.g. RIFT's projection heads)."""
         return []

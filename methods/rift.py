@@ -95,6 +95,24 @@ class RIFT(AdvBase):
             self.g = nn.ModuleList(projection(model.hidden_size) for _ in range(pairs))
             self.h = nn.ModuleList(projection(model.hidden_size) for _ in range(pairs))
 
+    @classmethod
+    def check_config(cls, hparams: RIFTHparams, spec, batch_size: int) -> None:
+        """Each InfoNCE softmax needs N ≥ 2 pairs: with N = 1 the bound is log 1 + log 1 = 0 and the method
+        silently becomes Adv-Base. Batches are class-balanced: batch_size // C examples of each of C classes."""
+        super().check_config(hparams, spec, batch_size)
+        classes = spec.num_labels
+        per_class = max(1, batch_size // classes)
+        n = per_class if cls.conditional else per_class * classes
+        if n < 2:
+            need = 2 * classes if cls.conditional else 2
+            what = "examples of each class" if cls.conditional else "examples"
+            raise ConfigError(f"{'rift' if cls.conditional else 'rift-ist'} with batch_size={batch_size} on "
+                              f"{spec.name} ({classes} classes) puts {n} {what} in each InfoNCE bound, which is then "
+                              f"identically 0; use batch_size ≥ {need}")
+
+    def inactive_terms(self) -> list[str]:
+        return ["info_nce (alpha=0: the bound is computed and logged, not trained)"] if self.hparams.alpha == 0 else []
+
     def extra_modules(self) -> list[nn.Module]:
         return [self.g, self.h]
 

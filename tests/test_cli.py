@@ -19,6 +19,15 @@ from bench.cli import main
     (["run", "--set", "novalue"], "is not of the form key=value"),
     (["run", "--set", "foo.bar=1"], "prefix must be 'method.' or 'attack.'"),
     (["run", "--seeds", "-1"], "seed must be ≥ 0"),
+    (["run", "--seeds", "0,x"], "seeds must be integers"),
+    (["run", "--attacks", "genetic,pwss"], "unknown attack 'pwss'. Did you mean 'pwws'?"),
+    (["run", "--methods", "rift", "--set", "batch_size=5", "--datasets", "snli"],
+     "puts 1 examples of each class in each InfoNCE bound, which is then identically 0; use batch_size ≥ 6"),
+    (["run", "--methods", "adv-base", "--set", "method.beta=0"], "method.beta=0 removes the adversarial term"),
+    (["run", "--set", "lr_schedule=cosine"], "lr_schedule must be one of linear, constant, epoch-warmup-constant"),
+    (["run", "--set", "weight_decay_scope=encoder"], "weight_decay_scope must be one of all, heads"),
+    (["run", "--set", "grad_clip=-1"], "grad_clip must be ≥ 0"),
+    (["run", "--set", "batch_size=0"], "batch_size=0 (the per-dataset preset) but scale 'smoke' has no preset"),
 ])
 def test_user_errors_are_one_line_exit_2(argv, expected, capsys, tmp_path):
     code = main([*argv, "--results", str(tmp_path)])
@@ -84,3 +93,56 @@ def test_attack_that_does_not_fit_the_task(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(PWWS, "supports_pairs", False)
     assert main(["run", "--datasets", "snli", "--results", str(tmp_path)]) == 2
     assert "does not fit the pair task 'snli'" in capsys.readouterr().err
+
+
+def test_the_headline_command_line_parses():
+    """`bench run --methods all --attacks genetic,pwws` (README, DEVELOPERS.md): comma lists like space lists."""
+    from bench.cli import _cells_from_args, build_parser
+    from bench.registry import METHODS
+
+    comma = _cells_from_args(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic,pwws"]))
+    spaced = _cells_from_args(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic", "pwws"]))
+    assert comma == spaced
+    assert {c.attack for c in comma} == {"genetic", "pwws"} and {c.method for c in comma} == set(METHODS.names())
+    mixed = _cells_from_args(build_parser().parse_args(
+        ["run", "--methods", "standard,", "adv-base", "--datasets", "sst2,mr", "--seeds", "0,1", "2",
+         "--models", "minilm-l6"]))
+    assert sorted({(c.method, c.dataset, c.seed) for c in mixed}) == sorted(
+        (m, d, s) for m in ("standard", "adv-base") for d in ("sst2", "mr") for s in (0, 1, 2))
+    status = _cells_from_args(build_parser().parse_args(["status", "--methods", "standard,rift", "--attacks", "pwws"]))
+    assert {c.method for c in status} == {"standard", "rift"}
+
+
+def test_paper_scale_resolves_the_official_protocol_per_dataset():
+    from bench.grid import Cell, resolve_cell
+
+    snli = resolve_cell(Cell("snli", "minilm-l6", "rift", 0, "pwws", "paper"))
+    imdb = resolve_cell(Cell("imdb", "minilm-l6", "rift", 0, "pwws", "paper"))
+    assert snli.scale.batch_size == 120 and imdb.scale.batch_size == 32
+    for rc in (snli, imdb):
+        s = rc.config["scale_settings"]
+        assert (s["grad_clip"], s["lr_schedule"], s["weight_decay_scope"], s["adam_eps"]) == (
+            0.0, "epoch-warmup-constant", "heads", 1e-6)
+        assert s["batch_size"] == rc.scale.batch_size  # the record holds the number used, not the preset marker
+    assert (snli.max_length, imdb.max_length) == (80, 300)
+    overridden = resolve_cell(Cell("snli", "minilm-l6", "rift", 0, "pwws", "paper", (("batch_size", 60),)))
+    assert overridden.scale.batch_size == 60 and overridden.cell_id != snli.cell_id
+
+
+def test_a_grid_file_may_unite_several_grids(tmp_path):
+    """A YAML list of grids: e.g. one attack on fewer test examples, sharing the models (one model group)."""
+    from bench.cli import _cells_from_args, build_parser
+    from bench.executors import plan_groups
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("- {methods: [standard, adv-base], attacks: 'pwws,deepwordbug', seeds: [0], set: [n_test=50]}\n"
+                    "- {methods: [standard, adv-base], attacks: [genetic], seeds: [0], set: [n_test=10]}\n")
+    cells = _cells_from_args(build_parser().parse_args(["run", "--grid", str(grid)]))
+    assert sorted((c.method, c.attack, dict(c.overrides)["n_test"]) for c in cells) == sorted(
+        [(m, a, 50) for m in ("standard", "adv-base") for a in ("pwws", "deepwordbug")]
+        + [(m, "genetic", 10) for m in ("standard", "adv-base")])
+    groups = plan_groups(cells)
+    assert len(groups) == 2 and all(len({c.method for c in g}) == 1 and len(g) == 3 for g in groups)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {methods: [standard]}\n- {methodz: [x]}\n")
+    assert main(["run", "--grid", str(bad), "--results", str(tmp_path)]) == 2

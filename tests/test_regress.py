@@ -216,3 +216,58 @@ def test_weakened_attack_search_fails(tiny_reference, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert _failed_metrics(out) & {"metrics.accuracy_under_attack", "metrics.attack_success_rate"}, out
     assert not _failed_metrics(out) & {"metrics.clean_accuracy", "training.selected_dev_accuracy"}, out  # same model
+
+
+# ------------------------------------------------- sabotaged methods against the committed reference (real runs)
+
+
+def _one_cell_reference(tmp_path: Path, method: str, attack: str = "pwws") -> Path:
+    """The committed reference restricted to one cell: its grid line, its record, the committed tolerances."""
+    import yaml
+
+    grid = yaml.safe_load((REFERENCE / GRID_FILE).read_text())
+    grid.update(methods=[method], attacks=[attack])
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    (ref / GRID_FILE).write_text(yaml.safe_dump(grid))
+    shutil.copy(REFERENCE / TOLERANCE_FILE, ref / TOLERANCE_FILE)
+    (record,) = [r for r in _reference_records() if r["cell"]["method"] == method and r["cell"]["attack"] == attack]
+    src = record_path(REFERENCE / "records", record["cell"], record["cell_id"])
+    dst = record_path(ref / "records", record["cell"], record["cell_id"])
+    dst.parent.mkdir(parents=True)
+    shutil.copy(src, dst)
+    shutil.copy(examples_path(src), examples_path(dst))
+    return ref
+
+
+def test_rift_with_the_infonce_sign_flipped_fails_regress(tmp_path, monkeypatch, capsys):
+    """RIFT minimising Î(S;T|Y) instead of maximising it: accuracy at this size may not move, the bound does."""
+    from methods.rift import RIFT
+
+    original = RIFT.extra_loss
+
+    def flipped(self, model, batch, adv):
+        loss, parts = original(self, model, batch, adv)
+        return -loss, parts
+
+    monkeypatch.setattr(RIFT, "extra_loss", flipped)
+    assert main(["regress", "--reference", str(_one_cell_reference(tmp_path, "rift"))]) == 1
+    out = capsys.readouterr().out
+    assert any(m.endswith("terms.info_bound") for m in _failed_metrics(out)), out
+
+
+def test_adv_base_without_ascc_inner_steps_fails_regress(tmp_path, monkeypatch, capsys):
+    """The ASCC search returning its random start (no inner steps): the adversary is gone, and regress says so."""
+    import dataclasses
+
+    from methods import ascc
+
+    original = ascc.search
+
+    def no_steps(model, alignment, objective, config, *args, **kwargs):
+        return original(model, alignment, objective, dataclasses.replace(config, steps=0), *args, **kwargs)
+
+    monkeypatch.setattr(ascc, "search", no_steps)
+    assert main(["regress", "--reference", str(_one_cell_reference(tmp_path, "adv-base"))]) == 1
+    out = capsys.readouterr().out
+    assert any(m.endswith("terms.kl") for m in _failed_metrics(out)), out

@@ -4,7 +4,7 @@ import torch
 
 from bench.config import Scale
 from bench.models import fingerprint
-from bench.train import ModelCache, TrainSpec, _batches, fine_tune, relative_distance
+from bench.train import ModelCache, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
 from bench.data import Example
 from bench.victim import Victim
 from methods.base import NoHparams
@@ -22,10 +22,10 @@ def test_relative_distance_matches_numpy():
 
 def test_class_balanced_batches():
     data = [Example(f"{y}:{i}", "t", y) for y, n in ((0, 10), (1, 30)) for i in range(n)]
-    batches = _batches(data, 8, torch.Generator().manual_seed(0), balanced=True)
+    batches = make_batches(data, 8, torch.Generator().manual_seed(0), balanced=True)
     assert len(batches) == 2  # limited by the smaller class: 10 // 4
     assert all(sum(e.label for e in b) == 4 and len(b) == 8 for b in batches)
-    plain = _batches(data, 8, torch.Generator().manual_seed(0), balanced=False)
+    plain = make_batches(data, 8, torch.Generator().manual_seed(0), balanced=False)
     assert sorted(e.uid for b in plain for e in b) == sorted(e.uid for e in data)
 
 
@@ -96,3 +96,105 @@ def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(minilm_dir, tmp_pa
               metadata={"format": "pt"})
     model, _ = load_pretrained(half, 2, "mean", seed=0)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def _lengths_padding(batches) -> int:
+    return sum(len(b) * max(len(e.text) for e in b) for b in batches)
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_length_grouped_batches_keep_the_examples_and_cut_padding(sst2_task, balanced):
+    data = sst2_task.train[:400]
+    plain = make_batches(data, 16, torch.Generator().manual_seed(3), balanced)
+    grouped = make_batches(data, 16, torch.Generator().manual_seed(3), balanced, group_by_length=True)
+    again = make_batches(data, 16, torch.Generator().manual_seed(3), balanced, group_by_length=True)
+    assert [[e.uid for e in b] for b in grouped] == [[e.uid for e in b] for b in again]  # seeded
+    assert sorted(e.uid for b in grouped for e in b) == sorted(e.uid for b in plain for e in b)
+    assert [len(b) for b in grouped] == [len(b) for b in plain]
+    if balanced:  # every batch still holds each class equally
+        assert all(sum(e.label for e in b) == len(b) // 2 for b in grouped)
+    # padded characters (a batch pads to its longest text): grouping must cut them clearly
+    assert _lengths_padding(grouped) < 0.8 * _lengths_padding(plain)
+    # and the batches are not in length order (the order over the epoch stays random)
+    longest = [max(len(e.text) for e in b) for b in grouped]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+
+
+def _lr_trace(scale: Scale, steps_per_epoch: int) -> list[float]:
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=scale.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, make_schedule(scale, steps_per_epoch))
+    trace = []
+    for _ in range(steps_per_epoch * scale.epochs):
+        trace.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return trace
+
+
+def test_paper_schedule_is_the_official_per_epoch_warmup_then_constant():
+    # The official code: WarmupMultiStepLR(milestones (50, 80), gamma 0.1, warmup_factor 1/10, warmup_iters 2,
+    # "linear"), stepped once per epoch. Its factor for epoch e is written out here independently.
+    def official(e: int) -> float:
+        factor = 1.0
+        if e < 2:
+            factor = 0.1 * (1 - e / 2) + e / 2
+        return factor * 0.1 ** sum(e >= m for m in (50, 80))
+
+    scale = Scale(n_train=None, n_dev=1, n_test=1, epochs=5, batch_size=32, lr=2e-5,
+                  lr_schedule="epoch-warmup-constant", warmup_epochs=2)
+    trace = _lr_trace(scale, steps_per_epoch=3)
+    expected = [2e-5 * official(step // 3) for step in range(15)]
+    assert trace == pytest.approx(expected, rel=1e-12)
+    assert trace[0] == pytest.approx(2e-6) and trace[3] == pytest.approx(1.1e-5) and trace[-1] == pytest.approx(2e-5)
+
+
+def test_linear_and_constant_schedules():
+    linear = _lr_trace(Scale(n_train=1, n_dev=1, n_test=1, epochs=2, batch_size=1, lr=1.0, warmup_ratio=0.2), 5)
+    # 2 warm-up steps (1/2, 2/2), then (total − step) / (total − warm-up) for steps 2..9
+    assert linear == pytest.approx([0.5, 1.0] + [(10 - s) / 8 for s in range(2, 10)])
+    constant = _lr_trace(Scale(n_train=1, n_dev=1, n_test=1, epochs=2, batch_size=1, lr=1.0, warmup_ratio=0.2,
+                               lr_schedule="constant"), 5)
+    assert constant == pytest.approx([0.5] + [1.0] * 9)
+
+
+def test_weight_decay_scope_heads_spares_the_encoder(minilm_dir):
+    from bench.classifier import load_pretrained
+
+    model, _ = load_pretrained(minilm_dir, 2, "mean", seed=0)
+    extra = [torch.nn.Linear(4, 4)]
+    encoder = {id(p) for p in model.encoder_parameters().values()}
+    every = [p for p in model.parameters()] + list(extra[0].parameters())
+    (all_group,) = param_groups(model, extra, Scale(1, 1, 1, 1, 1, 1.0, weight_decay=0.5))
+    assert all_group["weight_decay"] == 0.5 and len(all_group["params"]) == len(every)
+    decayed, spared = param_groups(model, extra, Scale(1, 1, 1, 1, 1, 1.0, weight_decay=0.5, weight_decay_scope="heads"))
+    assert decayed["weight_decay"] == 0.5 and spared["weight_decay"] == 0.0
+    assert {id(p) for p in spared["params"]} == encoder
+    assert {id(p) for p in decayed["params"]} == {id(p) for p in every} - encoder
+    assert len(decayed["params"]) == 4 + 2  # the head's two Linear layers and the extra module
+
+
+def test_loop_settings_reach_the_optimiser(small_task, minilm_dir, monkeypatch):
+    import dataclasses
+
+    seen: dict = {"clipped": 0}
+    real_adamw = torch.optim.AdamW
+
+    def adamw(groups, **kwargs):
+        seen.update(kwargs)
+        return real_adamw(groups, **kwargs)
+
+    def clip(params, max_norm):
+        seen["clipped"] += 1
+        seen["max_norm"] = max_norm
+
+    monkeypatch.setattr(torch.optim, "AdamW", adamw)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    spec = _spec(minilm_dir, 0)
+    spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, adam_eps=1e-6, grad_clip=0.0))
+    trained = fine_tune(spec, Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
+    assert seen["eps"] == 1e-6 and seen["clipped"] == 0  # grad_clip=0: never clipped
+    assert trained.log["epochs"][0]["terms"]["ce"] > 0  # per-epoch mean of each loss term
+    spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, grad_clip=0.5))
+    fine_tune(spec, Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
+    assert seen["clipped"] == 3 and seen["max_norm"] == 0.5

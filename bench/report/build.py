@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.report.frame import records_frame, steps_frame
+from bench.report.paired import paired_tables
 from bench.report.paper import compare_tables, load_paper, paper_tables
 from bench.report.render import latex_document, latex_escape, to_csv, to_latex, to_markdown
 from bench.report.table import Table
-from bench.report.tables import ablation_table, main_tables, secondary_tables
+from bench.report.tables import ablation_table, main_tables, secondary_tables, training_tables
 
 if TYPE_CHECKING:
     from bench.report.figures import FigureFile
@@ -44,12 +45,18 @@ def build_report(results: Path, compare: str | None = None, paper_dir: Path | No
         sections.append(("RIFT: I(S;T|Y) vs I(S;T) (the paper's Table 3 layout)", [ablation]))
     elif not frame.empty:
         messages.append("Table 3 layout (rift vs rift-ist): no rift-ist records yet.")
+    paired = paired_tables(frame)
+    if paired:
+        sections.append(("Paired differences between methods (same examples, bootstrap intervals)", paired))
     if compare == "paper":
         paper = load_paper(paper_dir)
         tables, notes = compare_tables(frame, paper)
         messages += notes
         sections.append(("Ours vs the paper", tables + paper_tables(paper)))
     sections.append(("Attack statistics", secondary_tables(frame)))
+    training = training_tables(frame)
+    if training:
+        sections.append(("Training", training))
     return Report(results, frame, sections, messages)
 
 

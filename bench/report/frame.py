@@ -17,9 +17,23 @@ COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
            "scale_label", "method_label", "attack_label", "method_overrides",
            "n_train", "n_test", "train_pool_size", "epochs", "lr", "batch_size", "hparams", "train_key", "selected_dev_accuracy",
+           # the resolved configuration, for `--compare paper`'s list of differences
+           "scale_settings", "attack_settings", "max_length",
+           # the mean loss terms of the selected epoch (training.epoch_log) and the terms the settings switched off
+           "loss_terms", "inactive_terms",
            "record_path", "examples_path"]
 STEP_COLUMNS = ["dataset", "model", "method", "seed", "scale_label", "method_label", "method_overrides", "train_key",
                 "step", "epoch", "rel_weight_distance"]
+
+
+def _selected_terms(training: dict) -> dict:
+    """The per-epoch mean of each loss term at the selected epoch ({} for records written before they were logged)."""
+    epochs = training.get("epoch_log") or []
+    selected = training.get("selected_epoch")
+    for entry in epochs:
+        if entry.get("epoch") == selected:
+            return dict(entry.get("terms") or {})
+    return {}
 
 
 def _row(record: dict, path: Path) -> dict:
@@ -41,6 +55,9 @@ def _row(record: dict, path: Path) -> dict:
         "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
         "batch_size": scale_settings.get("batch_size"), "hparams": training.get("resolved_hparams") or config.get("hparams", {}),
         "train_key": training.get("train_key"), "selected_dev_accuracy": training.get("selected_dev_accuracy"),
+        "scale_settings": scale_settings, "attack_settings": config.get("attack_settings", {}),
+        "max_length": config.get("max_length"),
+        "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.get("inactive_terms", [])),
         "record_path": str(path), "examples_path": str(examples) if examples.exists() else None,
     }
 

@@ -61,14 +61,79 @@ def _delta(ours: Cell, paper: Cell) -> Cell:
     return text(f"{d:+.1f}")
 
 
-def _scale_summary(name: str, epochs: object, lr: object, batch: object) -> str:
-    return f"'{name}' ({epochs} epochs, lr {lr:g}, batch {batch})" if isinstance(lr, (int, float)) else f"'{name}'"
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None:
+        return "all"
+    return str(value)
+
+
+def _expected(value: object, dataset: str) -> object:
+    """A protocol value, or its per-dataset entry when it is a mapping by dataset."""
+    return value.get(dataset) if isinstance(value, dict) else value
+
+
+def protocol_differences(row: dict, protocol: dict) -> tuple[list[tuple[str, object, object]], list[str], list[str]]:
+    """Compare one record's resolved configuration (a ``records_frame`` row) with the paper's protocol.
+
+    Returns (differences as (setting, ours, paper), settings the paper leaves unstated as "name=ours", settings
+    declared nowhere in the protocol). Every scale field, method hyperparameter and attack setting of the
+    record is visited, so a setting added to the code later shows up here until the protocol declares it.
+    """
+    dataset, method, attack = row["dataset"], row["method"], row["attack"]
+    diffs: list[tuple[str, object, object]] = []
+    unstated: list[str] = []
+    undeclared: list[str] = []
+    scale_protocol = protocol.get("scale", {})
+    per_dataset = protocol.get("per_dataset", {}).get(dataset, {})
+    skip = set(protocol.get("no_counterpart", []))
+    scale_settings = dict(row.get("scale_settings") or {})
+    for name in sorted((set(scale_protocol) | set(per_dataset)) - set(scale_settings) - {"max_length"}):
+        diffs.append((name, "not recorded", _expected(scale_protocol.get(name, per_dataset.get(name)), dataset)))
+    for name, ours in sorted(scale_settings.items()):
+        if name in skip:
+            continue
+        if name in per_dataset:
+            paper = per_dataset[name]
+        elif name in scale_protocol:
+            paper = _expected(scale_protocol[name], dataset)
+        else:
+            undeclared.append(f"{name}={_fmt(ours)}")
+            continue
+        if ours != paper:
+            diffs.append((name, ours, paper))
+    if "max_length" in per_dataset and row.get("max_length") is not None and row["max_length"] != per_dataset["max_length"]:
+        diffs.append(("max_length", row["max_length"], per_dataset["max_length"]))
+    groups = [("method." , protocol.get("methods", {}).get(method, {}), protocol.get("unstated_methods", {}).get(method, []),
+               [], row.get("hparams") or {}),
+              ("attack.", protocol.get("attacks", {}).get(attack), protocol.get("unstated_attacks", {}).get(attack, []),
+               protocol.get("no_counterpart_attacks", {}).get(attack, []), row.get("attack_settings") or {})]
+    for prefix, declared, unstated_names, no_counterpart, values in groups:
+        if declared is None:  # an attack the paper did not run: nothing to compare its settings with
+            continue
+        for name, ours in sorted(values.items()):
+            if name in no_counterpart:
+                continue
+            if name in unstated_names:
+                unstated.append(f"{prefix}{name}={_fmt(ours)}")
+            elif name in declared:
+                paper = _expected(declared[name], dataset)
+                if ours != paper and not (isinstance(ours, (list, tuple)) and list(ours) == paper):
+                    diffs.append((prefix + name, ours, paper))
+            else:
+                undeclared.append(f"{prefix}{name}={_fmt(ours)}")
+    return diffs, unstated, undeclared
+
+
+def _values(values: list[object]) -> str:
+    distinct = list(dict.fromkeys(_fmt(v) for v in values))
+    return " / ".join(distinct)
 
 
 def differences(ours: pd.DataFrame, dataset: str, model: str, paper_model: str, paper: Paper) -> list[str]:
-    """Plain sentences saying how our setting differs from the paper's for one comparison."""
-    from bench.config import SCALES  # pure data; no torch
-
+    """Plain sentences saying how our setting differs from the paper's for one comparison, computed from the
+    records' resolved configurations (nothing hand-written per run)."""
     setting = paper.setting
     data = setting["datasets"].get(dataset, {})
     lines = []
@@ -82,14 +147,28 @@ def differences(ours: pd.DataFrame, dataset: str, model: str, paper_model: str, 
     if splits != [data.get("train_split", "train")]:
         lines.append(f"Training split: ours '{', '.join(splits)}', paper '{data.get('train_split', 'train')}' "
                      "(each record's data.notes says why).")
-    paper_scale = SCALES.get(setting["scale"])
-    scales = sorted(set(ours["scale_label"]))
-    ours_scale = "; ".join(_scale_summary(label, g["epochs"].iloc[0], g["lr"].iloc[0], g["batch_size"].iloc[0])
-                           for label, g in ours.groupby("scale_label"))
-    if scales != [setting["scale"]]:
-        theirs = (_scale_summary(setting["scale"], paper_scale.epochs, paper_scale.lr, paper_scale.batch_size)
-                  if paper_scale else setting["scale"])
-        lines.append(f"Scale: ours {ours_scale}; the paper's training settings are our scale {theirs}.")
+    protocol = setting.get("protocol")
+    if protocol:
+        found: dict[str, tuple[list[object], object]] = {}
+        unstated: dict[str, None] = {}
+        undeclared: dict[str, None] = {}
+        for row in ours.to_dict("records"):
+            diffs, free, unknown = protocol_differences(row, protocol)
+            for name, mine, theirs in diffs:
+                found.setdefault(name, ([], theirs))[0].append(mine)
+            unstated.update(dict.fromkeys(free))
+            undeclared.update(dict.fromkeys(unknown))
+        if found:
+            lines.append("Settings that differ from the paper code's (ours vs paper): "
+                         + "; ".join(f"{name} {_values(mine)} vs {_fmt(theirs)}" for name, (mine, theirs) in found.items())
+                         + ".")
+        else:
+            lines.append("Every training, method and attack setting equals the paper code's.")
+        if unstated:
+            lines.append("Not stated by the paper (ours): " + ", ".join(unstated) + ".")
+        if undeclared:
+            lines.append("Settings of ours the paper's protocol (results/paper/setting.yaml) does not declare: "
+                         + ", ".join(undeclared) + ".")
     n_test = ", ".join(str(int(v)) for v in sorted(ours["n_examples"].dropna().unique()))
     lines.append(f"Ours: {n_test} attacked test examples per cell, seeds {sorted(int(s) for s in ours['seed'].unique())}.")
     return lines

@@ -175,3 +175,46 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
                       "original text, over successful attacks." if len(columns) == len(SECONDARY) else ".")]))
     return tables
 
+
+
+#: loss terms a method reports (bench.train's per-epoch means), in display order: (key, column, digits)
+LOSS_TERMS = [("ce", "CE", 3), ("kl", "KL", 3), ("info_bound", "Î (nats)", 3), ("weight_distance", "‖θ−θ₀‖₂", 3)]
+
+
+def training_tables(frame: pd.DataFrame) -> list[Table]:
+    """Per trained model: the mean of each loss term over the selected epoch, dev accuracy and weight distance
+    (mean ± std over seeds), so that a term that does nothing is visible. Records sharing a model count once."""
+    frame = _valid(frame)
+    if frame.empty or "loss_terms" not in frame:
+        return []
+    models = frame.drop_duplicates("train_key") if frame["train_key"].notna().all() else frame
+    tables = []
+    for (dataset, scale), group in _groups(models):
+        terms = [t for t in LOSS_TERMS if any(t[0] in (row or {}) for row in group["loss_terms"])]
+        if not terms:
+            continue
+        rows = _method_rows(group)
+        blocks = []
+        for model in sort_names(group["model"], MODEL_NAMES):
+            g = group[group["model"] == model]
+            block = Block(display(model, MODEL_NAMES))
+            for label, shown in rows:
+                m = g[g["method_label"] == label]
+                if m.empty:
+                    continue
+                cells = [stat(pd.Series([row.get(key) for row in m["loss_terms"]], dtype="float64").dropna(), 1.0, digits)
+                         for key, _, digits in terms]
+                cells.append(stat(m["selected_dev_accuracy"], 100.0))
+                cells.append(stat(m["rel_weight_distance"], 1.0, 4))
+                off = sorted({t for ts in m["inactive_terms"] for t in ts})
+                block.rows.append((shown + (f" [off: {'; '.join(off)}]" if off else ""), cells))
+            blocks.append(block)
+        tables.append(Table(
+            key=f"training-{safe_name(dataset)}-{safe_name(scale)}",
+            title=f"Training: mean loss terms of the selected epoch on {display(dataset, DATASET_NAMES)}, scale {scale}",
+            columns=[name for _, name, _ in terms] + ["Dev acc (%)", "‖θ−θ₀‖/‖θ₀‖"], blocks=blocks,
+            notes=["Mean ± sample std over trained models (seeds); each term is its mean over the steps of the epoch "
+                   "that model selection kept. Î: the InfoNCE bound (RIFT: Î(S;T|Y), RIFT I(S;T): Î(S;T)); "
+                   "‖θ−θ₀‖₂: PTWD's penalty before λ. — = the method has no such term. [off: …] = a term the "
+                   "settings switched off (logged, not trained)."]))
+    return tables
