@@ -11,6 +11,7 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+from bench.checks import check_scale_values, check_seed
 from bench.config import Scale, apply_overrides, get_scale, resolve_max_length, split_overrides, validate_scale
 from bench.errors import ConfigError
 from bench.registry import ATTACKS, DATASETS, METHODS
@@ -55,9 +56,11 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
     spec_for(cell.model)
     if cell.seed < 0:
         raise ConfigError(f"seed must be ≥ 0, got {cell.seed}")
+    check_seed("seed", cell.seed)
     groups = split_overrides(cell.overrides)
     scale = apply_overrides(get_scale(cell.scale), groups["scale"], f"scale {cell.scale!r}")
     validate_scale(scale)
+    check_scale_values(scale)
     method_cls = METHODS.get(cell.method)
     hparams = apply_overrides(method_cls.Hparams(), groups["method"], f"method {cell.method!r}")
     attack_cls = ATTACKS.get(cell.attack)
