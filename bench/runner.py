@@ -221,7 +221,11 @@ class Runner:
         spec, model_src, mspec, trained = self._trained(rc, task, log)
         victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device)
         recipe = rc.attack_cls(rc.settings, self.options.assets)
-        checkpoint = ExampleCheckpoint(sibling(path, ".partial.jsonl"), rc.cell_id, [ex.uid for ex in task.test])
+        checkpoint = ExampleCheckpoint(sibling(path, ".partial.jsonl"), rc.cell_id, [ex.uid for ex in task.test],
+                                        task.provenance["identity"])
+        if self.options.overwrite == "always" and checkpoint.path.exists():
+            checkpoint.remove()  # --overwrite always: the cell starts afresh, nothing is resumed
+            log("  --overwrite always: discarded the cell's checkpoint")
         rows, note = checkpoint.load()
         if note:
             log(f"  checkpoint: {note}")
@@ -232,7 +236,11 @@ class Runner:
                    disable=not progress_enabled())
         finished = {row["uid"] for row in rows}
         todo = [ex for ex in task.test if ex.uid not in finished]
-        for result in recipe.iter_attack(victim, todo, rc.attack_field, self.options.in_flight):
+        crops = long_text_crops(recipe, todo, rc.attack_field, victim)
+        for result in recipe.iter_attack(victim, [crops[ex.uid].example if ex.uid in crops else ex for ex in todo],
+                                         rc.attack_field, self.options.in_flight):
+            if result.uid in crops:
+                result = crops[result.uid].restore(result)
             row = result.to_json()
             checkpoint.append(row)
             rows.append(row)
@@ -279,6 +287,16 @@ class Runner:
         atomic_write_json(path, record)
         checkpoint.remove()
         return record
+
+
+def long_text_crops(recipe, examples: list, field: int, victim) -> dict:
+    """uid → :class:`attacks.crop.Cropped` for the long texts a recipe may attack through a prefix."""
+    if not recipe.crops_long_texts():
+        return {}
+    from attacks.crop import crop_for_attack
+
+    crops = ((ex.uid, crop_for_attack(ex, field, victim.tokenizer, victim.max_length)) for ex in examples)
+    return {uid: crop for uid, crop in crops if crop is not None}
 
 
 @dataclass
