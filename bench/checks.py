@@ -19,7 +19,7 @@ MAX_SEED = 2**32 - 1  # every generator a cell seeds (random, NumPy, torch, offs
 
 def check_seed(name: str, value: int) -> None:
     if not 0 <= value <= MAX_SEED:
-        raise ConfigError(f"{name} must be in 0..{MAX_SEED} (2**32 − 1), got {value}")
+        raise ConfigError(f"{name} must be in 0..{MAX_SEED}, got {value}")
 
 
 def check_scale_values(scale) -> None:
@@ -89,7 +89,7 @@ def check_out_file(option: str, path: Path) -> None:
 
 def check_run_inputs(cells: list, options, executor: str = "local", ray_address: str | None = None) -> None:
     """Everything about a ``bench run`` that can be checked before work starts: the device, the Ray address,
-    the results and cache folders (writable when some cell has no record yet)."""
+    the results and cache folders (writable when some cell has no record yet), the data files' presence."""
     from bench.grid import resolve_cell
     from bench.store import record_path
 
@@ -98,6 +98,10 @@ def check_run_inputs(cells: list, options, executor: str = "local", ray_address:
         check_ray_address(ray_address)
     check_folder("--results", options.results_dir)
     check_folder("--cache", options.cache_dir)
+    from bench.data import data_identity
+
+    for dataset in dict.fromkeys(cell.dataset for cell in cells):
+        data_identity(dataset, options.assets)  # every split the cells read is there (files hashed, not parsed)
     to_do = [record_path(options.results_dir, rc.config, rc.cell_id)
              for rc in map(resolve_cell, cells)]
     to_do = [path for path in to_do if options.overwrite != "never" or not path.exists()]
