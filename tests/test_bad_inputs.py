@@ -561,3 +561,112 @@ def test_overwrite_always_never_resumes_a_checkpoint(folders, capsys):
     assert again["provenance"]["resumed_examples"] == 0 and not partial.exists()
     assert again["metrics"]["n_success"] == record["metrics"]["n_success"]
     assert again["data"]["identity"]["split_rule"] == "train"
+
+
+# ---------------------------------------------------------------- nothing half-written
+
+KILL_MID_WRITE = """
+import builtins, io, os, signal, sys
+n, calls = int(os.environ["KILL_AT_WRITE"]), [0]
+real_open = io.open
+
+
+class Dying:
+    # A file in a figures folder whose n-th write (counted over all such files) stops half-way: SIGKILL.
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def write(self, data):
+        calls[0] += 1
+        if calls[0] == n:
+            self._handle.write(data[: len(data) // 2])
+            self._handle.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self._handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._handle.__exit__(*exc)
+
+
+def dying_open(file, mode="r", *args, **kwargs):
+    handle = real_open(file, mode, *args, **kwargs)
+    path = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fspath(file)
+    if "w" in mode and "b" in mode and f"{os.sep}figures{os.sep}" in str(path):
+        return Dying(handle)
+    return handle
+
+
+builtins.open = io.open = dying_open
+from bench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _figures(site: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((site / "figures").glob("*")) if not p.name.startswith(".")}
+
+
+def test_a_killed_html_report_leaves_every_figure_old_or_new(tmp_path):
+    """`bench report --format html` SIGKILLed half-way through each write to a file in its figures folder, and
+    at timed points of its run: each figure is byte for byte the previous report's or the new one's, never a
+    truncated file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_report import derive
+
+    old_results, new_results = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(REFERENCE / "records", old_results)
+    shutil.copytree(REFERENCE / "records", new_results)
+    record, _ = _reference_record()
+    derive(record, new_results, clean=0.7, robust=0.4, seed=1, method="adv-base", distance_scale=0.5)
+    env = {**os.environ, "CI": "1", "PYTHONPATH": str(REPO)}
+
+    def report(results: Path, site: Path, kill_at: int = 0) -> subprocess.Popen:
+        cmd = [sys.executable, "-c", KILL_MID_WRITE, "report", "--format", "html", "--results", str(results),
+               "--out", str(site)]
+        return subprocess.Popen(cmd, env={**env, "KILL_AT_WRITE": str(kill_at)}, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def complete(results: Path, site: Path) -> dict[str, bytes]:
+        proc = report(results, site)
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+        return _figures(site)
+
+    site = tmp_path / "site"
+    old = complete(old_results, site)
+    new = complete(new_results, tmp_path / "site-new")
+    assert set(old) == set(new) and len(old) >= 4 and any(old[k] != new[k] for k in old)
+    assert complete(new_results, tmp_path / "site-again") == new  # figures are deterministic
+
+    killed = 0
+    for kill_at in range(1, len(new) + 1):  # half-way through the write of each figure
+        proc = report(new_results, site, kill_at)
+        if proc.wait(timeout=300) == -signal.SIGKILL:
+            killed += 1
+        figures = _figures(site)
+        assert set(figures) == set(old)
+        assert all(figures[k] in (old[k], new[k]) for k in figures), kill_at
+        for name in figures:  # back to the old report for the next try
+            (site / "figures" / name).write_bytes(old[name])
+    assert killed >= len(new)
+    started = time.monotonic()
+    complete(new_results, tmp_path / "timing")
+    duration = time.monotonic() - started
+    for fraction in (0.5, 0.7, 0.8, 0.9, 0.95):  # and at timed points, wherever the process happens to be
+        proc = report(new_results, site)
+        time.sleep(fraction * duration)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        figures = _figures(site)
+        assert all(figures[k] in (old[k], new[k]) for k in figures), fraction
+    assert complete(new_results, site) == new
