@@ -106,9 +106,16 @@ class AttackRecipe:
     #: False for recipes that only handle single texts (the grid refuses them on pair tasks such as SNLI)
     supports_pairs: ClassVar[bool] = True
 
+    #: True for recipes that edit only words the model sees and whose search does not look at the rest of the
+    #: text: long texts are then attacked through a prefix the model cannot tell apart (:mod:`attacks.crop`)
+    edits_visible_words_only: ClassVar[bool] = False
+
     def __init__(self, settings: Any, assets: AssetConfig) -> None:
         self.settings = settings
         self.assets = assets
+
+    def crops_long_texts(self) -> bool:
+        return self.edits_visible_words_only
 
     def search(self, ctx: AttackContext) -> Outcome:
         raise NotImplementedError

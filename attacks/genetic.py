@@ -133,6 +133,11 @@ class Genetic(EngineRecipe):
 
             self.filter = window_filter(settings.lm, assets, settings.lm_window, settings.lm_max_drop)
 
+    def crops_long_texts(self) -> bool:
+        """Edits visible words only; its LM windows reach a few words further (the crop keeps 32 more);
+        a cap on the fraction of words changed counts all words, so capped runs attack the whole text."""
+        return not self.settings.max_perturbed
+
     # -- candidates ---------------------------------------------------------------------------------------------
     def candidates(self, ctx: AttackContext) -> tuple[dict[int, list[str]], str]:
         """Admissible substitutes per visible word, and a note on what the LM filter kept."""

@@ -70,6 +70,7 @@ class PWWS(EngineRecipe):
     """
 
     Settings = PWWSSettings
+    edits_visible_words_only = True
 
     def __init__(self, settings: PWWSSettings, assets) -> None:
         super().__init__(settings, assets)

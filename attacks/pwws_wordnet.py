@@ -78,6 +78,7 @@ class PWWSSearch(EngineRecipe):
                   "UNK saliency, weighted greedy substitution")
 class PWWSWordNet(PWWSSearch):
     Settings = PWWSWordNetSettings
+    edits_visible_words_only = True
 
     def __init__(self, settings: PWWSWordNetSettings, assets, synonyms=None) -> None:
         super().__init__(settings, assets)

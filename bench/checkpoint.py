@@ -3,7 +3,8 @@
 The first line names the cell; each further line is one finished example's result, in the order the
 examples finished (attacks batched across examples may finish them out of order). A line cut off by
 a crash (no trailing newline, or not JSON) is dropped together with everything after it, so a resumed
-cell redoes at most the examples that were in progress.
+cell redoes at most the examples that were in progress; so is a line that is JSON but not an example
+row (a number, a list, a row missing fields). All of it is validated before any attacking starts.
 """
 
 from __future__ import annotations
@@ -14,10 +15,36 @@ from pathlib import Path
 from typing import Sequence
 
 
+#: the fields of an attacked example's row (``AttackResult.to_json``) and the JSON types they must have
+ROW_FIELDS: dict[str, tuple[type, ...]] = {
+    "uid": (str,), "label": (int,), "status": (str,), "original": (str, list), "adversarial": (str, list),
+    "original_pred": (int,), "original_probs": (list,), "final_pred": (int,), "final_probs": (list,),
+    "n_words": (int,), "words_changed": (int,), "changes": (list,), "queries": (int,), "forwards": (int,),
+    "seconds": (int, float),
+}
+STATUSES = ("success", "failed", "skipped")
+
+
+def row_problem(obj: object) -> str:
+    """Why ``obj`` is not an attacked example's row ("" when it is one)."""
+    if not isinstance(obj, dict):
+        return f"a JSON {type(obj).__name__}, not an example row"
+    missing = [k for k in ROW_FIELDS if k not in obj]
+    if missing:
+        return f"an example row without {', '.join(missing)}"
+    wrong = [k for k, types in ROW_FIELDS.items() if not isinstance(obj[k], types) or isinstance(obj[k], bool)]
+    if wrong:
+        return f"an example row with a wrong type for {', '.join(wrong)}"
+    if obj["status"] not in STATUSES:
+        return f"an example row with status {obj['status']!r}"
+    return ""
+
+
 class ExampleCheckpoint:
-    def __init__(self, path: Path, cell_id: str, expected_uids: Sequence[str]) -> None:
+    def __init__(self, path: Path, cell_id: str, expected_uids: Sequence[str], data: dict | None = None) -> None:
         self.path = path
         self.cell_id = cell_id
+        self.data = data  # the identity of the data the examples come from (checked on resume when given)
         self.expected = set(expected_uids)
         self._handle = None
 
@@ -41,9 +68,17 @@ class ExampleCheckpoint:
                 note = f"dropped an unreadable line {i + 1} and what followed"
                 break
             if i == 0:
-                if obj.get("cell_id") != self.cell_id:
-                    return self._discard(f"checkpoint belongs to cell {obj.get('cell_id')!r}")
+                if not isinstance(obj, dict) or obj.get("cell_id") != self.cell_id:
+                    cell = obj.get("cell_id") if isinstance(obj, dict) else None
+                    return self._discard(f"checkpoint belongs to cell {cell!r}" if cell else
+                                         "checkpoint has no header line naming this cell")
+                if self.data is not None and obj.get("data") != self.data:
+                    return self._discard("checkpoint was made from other data")
             else:
+                why = row_problem(obj)
+                if why:
+                    note = f"dropped line {i + 1} ({why}) and what followed"
+                    break
                 uid = obj.get("uid")
                 if uid not in self.expected or uid in seen:
                     return self._discard("checkpoint examples do not match this cell's test sample")
@@ -67,7 +102,7 @@ class ExampleCheckpoint:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = open(self.path, "a", encoding="utf-8")
             if new:
-                self._write({"cell_id": self.cell_id})
+                self._write({"cell_id": self.cell_id, **({"data": self.data} if self.data is not None else {})})
         self._write(row)
 
     def _write(self, obj: dict) -> None:

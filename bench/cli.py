@@ -205,6 +205,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, device=args.device, in_flight=args.examples_in_flight,
         similarity=args.similarity,
     )
+    from bench.checks import check_run_inputs
+
+    check_run_inputs(cells, options, args.executor, args.ray_address)
     if args.similarity:
         from attacks.similarity import require
 
@@ -237,6 +240,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from bench.report.build import build_report, render, steps_frame, write_figures, write_html
 
     results = Path(args.results) if args.results else default_results_dir()
+    from bench.checks import check_report_paths
+
+    check_report_paths(args.format, results, Path(args.out) if args.out else None,
+                       Path(args.figures) if args.figures else None)
     report = build_report(results, args.compare, Path(args.paper) if args.paper else None)
     if args.format in ("csv", "html") or args.out:  # markdown and latex on stdout carry the notes themselves
         for message in report.messages:

@@ -189,7 +189,6 @@ def validate_scale(scale: Scale) -> None:
         (scale.epochs > 0, "epochs must be positive"),
         (scale.batch_size >= 0, "batch_size must be ≥ 0 (0 = the per-dataset preset)"),
         (scale.lr > 0, "lr must be positive"),
-        (scale.weight_decay >= 0, "weight_decay must be ≥ 0"),
         (scale.adam_eps > 0, "adam_eps must be positive"),
         (scale.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
         (scale.weight_decay_scope in WEIGHT_DECAY_SCOPES,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from bench.assets import HOW_TO_PROVIDE, AssetConfig, Resolved, Resolver, Source, local_file_sources
-from bench.errors import BenchError, ConfigError
+from bench.assets import HOW_TO_PROVIDE, AssetConfig, Resolved
+from bench.errors import AssetError, BenchError, ConfigError, CorruptAssetError
 from bench.registry import DATASETS
 
 TextInput = str | tuple[str, str]
@@ -93,26 +93,55 @@ _register(DatasetSpec(
 ))
 
 
-def _parse_row(spec: DatasetSpec, row: dict, uid: str, text_key: str) -> Example | None:
-    label = int(row["label"])
-    if label < 0:  # SNLI pairs without a gold label
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {json.dumps(value)[:40]}")
+    return value
+
+
+def _parse_row(spec: DatasetSpec, row: object, uid: str, text_key: str) -> Example | None:
+    """One row as an :class:`Example`; ``ValueError`` says what is wrong with it (None: SNLI without gold label)."""
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    for key in (text_key, "label", *([spec.pair_field] if spec.pair_field else [])):
+        if key not in row:
+            raise ValueError(f"no {key!r} field")
+    label = row["label"]
+    if not isinstance(label, int) or isinstance(label, bool):
+        raise ValueError(f"label must be an integer, got {json.dumps(label)[:40]}")
+    if label == -1 and spec.pair_field:  # SNLI pairs without a gold label
         return None
-    pair = row[spec.pair_field] if spec.pair_field else None
-    return Example(uid, str(row[text_key]), label, None if pair is None else str(pair))
+    if not 0 <= label < spec.num_labels:
+        raise ValueError(f"label {label} is outside {spec.name}'s classes 0..{spec.num_labels - 1} "
+                         f"({', '.join(spec.labels)})")
+    pair = _text(row[spec.pair_field], spec.pair_field) if spec.pair_field else None
+    return Example(uid, _text(row[text_key], text_key), label, pair)
 
 
 def read_jsonl_examples(spec: DatasetSpec, path: Path, split: str) -> list[Example]:
+    """Every row of a local JSONL split. A file that exists but does not parse is a :class:`CorruptAssetError`
+    naming the file and line (never a reason to try another source)."""
     examples: list[Example] = []
-    with open(path, encoding="utf-8") as handle:
-        for i, line in enumerate(handle):
-            if not line.strip():
-                continue
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise CorruptAssetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        for i, raw in enumerate(handle):
             try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
                 ex = _parse_row(spec, json.loads(line), f"{split}:{i}", spec.text_field)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise BenchError(f"{path}:{i + 1}: not a valid {spec.name} row ({exc})") from None
+            except UnicodeDecodeError as exc:
+                raise CorruptAssetError(f"{path}:{i + 1}: not UTF-8 (byte {exc.object[exc.start]:#04x} at "
+                                        f"column {exc.start + 1})") from None
+            except (json.JSONDecodeError, ValueError) as exc:
+                raise CorruptAssetError(f"{path}:{i + 1}: not a valid {spec.name} row ({exc})") from None
             if ex is not None:
                 examples.append(ex)
+    if not examples:
+        raise CorruptAssetError(f"{path}: no {spec.name} rows")
     return examples
 
 
@@ -127,23 +156,119 @@ def _hub_examples(spec: DatasetSpec, split: str) -> list[Example] | None:
     return [ex for ex in parsed if ex is not None]
 
 
-def load_split(spec: DatasetSpec, split: str, config: AssetConfig) -> Resolved[list[Example]] | None:
-    """All examples of one split, or None when no source could have it (e.g. SNLI train offline)."""
-    sources: list[Source[list[Example]]] = []
+@dataclass(frozen=True)
+class SplitSource:
+    """Where one split is read from: a local file (``path``) or the hub (``path`` None)."""
+
+    split: str
+    label: str  # e.g. "$RIFT_BENCH_ASSETS:/x/shared/data/sst2/train.jsonl" or "hub:stanfordnlp/sst2[train]"
+    path: Path | None = None
+
+    def fingerprint(self) -> str:
+        """``sha256:<hex>`` of a local file (cached by path, size and mtime), the hub label otherwise."""
+        return f"sha256:{file_sha256(self.path)}" if self.path is not None else self.label
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, computed once per (path, size, mtime) in a process."""
+    import hashlib
+
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise CorruptAssetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise CorruptAssetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def locate_split(spec: DatasetSpec, split: str, config: AssetConfig) -> SplitSource | None:
+    """The source a split would be read from, without reading it.
+
+    A split the dataset has locally must be found in an assets folder (the first that has the file wins)
+    or, online, on the hub; otherwise an :class:`AssetError`. None only for a split that no source can
+    provide by design (SNLI's and AG News' train split offline): the documented fallbacks.
+    """
+    tried: list[str] = []
     if split in spec.local_splits:
         rel = f"data/{spec.local_dir}/{spec.local_splits[split]}.jsonl"
-        for src in local_file_sources(config, rel):
-            sources.append(Source(src.label, lambda f=src.fetch: (lambda p: None if p is None else read_jsonl_examples(spec, p, split))(f())))
+        for label, root in config.local_roots():
+            path = root / rel
+            if path.is_dir():
+                raise CorruptAssetError(f"{path}: is a folder, not a {spec.name} JSONL file")
+            if path.exists():
+                return SplitSource(split, f"{label}:{path}", path)
+            tried.append(f"{label}:{path} not found")
     if split in spec.hub_splits:
-        sources.append(Source(f"hub:{spec.hub_id}[{spec.hub_splits[split]}]", lambda: _hub_examples(spec, split), online=True))
-    if not sources:
+        hub = f"hub:{spec.hub_id}[{spec.hub_splits[split]}]"
+        if not config.offline:
+            return SplitSource(split, hub)
+        tried.append(f"{hub} skipped (offline mode)")
+    if split not in spec.local_splits:
         return None
+    raise AssetError(f"dataset {spec.name!r} split {split!r} is missing (tried: {'; '.join(tried) or 'no source'}). "
+                     f"{HOW_TO_PROVIDE}")
+
+
+def read_split(spec: DatasetSpec, source: SplitSource) -> Resolved[list[Example]]:
+    """All examples of a located split. Local files must parse; a failing hub download is an AssetError."""
+    if source.path is not None:
+        return Resolved(read_jsonl_examples(spec, source.path, source.split), source.label)
     try:
-        return Resolver(f"dataset {spec.name!r} split {split!r}", HOW_TO_PROVIDE, sources).resolve(config)
-    except BenchError:
-        if split == "train" or (split == "dev" and "dev" not in spec.local_splits):
-            return None  # optional splits: the caller falls back and records it
-        raise
+        rows = _hub_examples(spec, source.split)
+    except ValueError as exc:
+        raise CorruptAssetError(f"{source.label}: not a valid {spec.name} row ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - network down, hub refused
+        raise AssetError(f"dataset {spec.name!r} split {source.split!r} could not be downloaded from "
+                         f"{source.label}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}. "
+                         f"{HOW_TO_PROVIDE}") from None
+    if not rows:
+        raise AssetError(f"{source.label}: no rows")
+    return Resolved(rows, source.label)
+
+
+def load_split(spec: DatasetSpec, split: str, config: AssetConfig) -> Resolved[list[Example]] | None:
+    """All examples of one split, or None when no source can have it by design (e.g. SNLI train offline)."""
+    source = locate_split(spec, split, config)
+    return None if source is None else read_split(spec, source)
+
+
+def data_plan(name: str, config: AssetConfig) -> tuple[str, dict[str, SplitSource]]:
+    """The split rule (``train``, ``dev`` or ``test[half]``: where the training pool comes from) and the
+    source of each split read, located but not read."""
+    spec: DatasetSpec = DATASETS.get(name)
+    test = locate_split(spec, "test", config)
+    if test is None:
+        raise AssetError(f"dataset {name!r} has no test split")
+    train = locate_split(spec, "train", config)
+    if train is not None:
+        return "train", {"train": train, "test": test}
+    dev = locate_split(spec, "dev", config) if "dev" in spec.splits else None
+    if dev is not None:
+        return "dev", {"dev": dev, "test": test}
+    return "test[half]", {"test": test}
+
+
+def data_identity(name: str, config: AssetConfig) -> dict[str, Any]:
+    """What a cell's data is made of, cheaply (files hashed, not parsed): the split rule and the sha256 of
+    each file read (the hub label for hub splits). Two runs with equal identities use the same examples
+    for equal sizes and ``data_seed``; a record is only taken as done for data with its identity."""
+    return _identity(*data_plan(name, config))
+
+
+def _identity(rule: str, sources: dict[str, SplitSource]) -> dict[str, Any]:
+    return {"split_rule": rule, "files": {split: src.fingerprint() for split, src in sorted(sources.items())}}
 
 
 def stratified_sample(examples: Sequence[Example], n: int | None, seed: int) -> list[Example]:
@@ -194,30 +319,26 @@ class TaskData:
 def prepare_task(name: str, sizes: DataSizes, config: AssetConfig) -> TaskData:
     """Load a dataset and carve train / dev (for model selection, from train) / test samples.
 
-    When no train split is available (SNLI offline), the ``dev`` split becomes the training pool
+    When the dataset has no train split offline (SNLI), the ``dev`` split becomes the training pool
     and ``provenance["train_split"]`` says so; with neither (AG News offline), the test split is
-    divided into disjoint training and test pools, also recorded.
+    divided into disjoint training and test pools, also recorded. These are the only fallbacks: a split
+    that should be there and is not, or a file that does not parse, is an error.
     """
     spec: DatasetSpec = DATASETS.get(name)
-    test = load_split(spec, "test", config)
-    if test is None:
-        raise BenchError(f"dataset {name!r} has no test split")
+    train_split, sources = data_plan(name, config)
     notes: list[str] = []
+    test = read_split(spec, sources["test"])
     test_pool = test.value
-    train = load_split(spec, "train", config)
-    train_split = "train"
-    if train is None:
-        dev = load_split(spec, "dev", config)
-        if dev is not None:
-            train, train_split = dev, "dev"
+    if train_split == "test[half]":
+        half = stratified_sample(test_pool, None, sizes.data_seed + 7919)
+        cut = len(half) // 2
+        train = Resolved(half[:cut], test.source)
+        test_pool = half[cut:]
+        notes.append("no train or dev split available: the test split was divided into disjoint train/test halves")
+    else:
+        train = read_split(spec, sources[train_split])
+        if train_split == "dev":
             notes.append(f"no train split available: trained on the '{spec.name}' dev split")
-        else:
-            half = stratified_sample(test_pool, None, sizes.data_seed + 7919)
-            cut = len(half) // 2
-            train = Resolved(half[:cut], test.source)
-            test_pool = half[cut:]
-            train_split = "test[half]"
-            notes.append("no train or dev split available: the test split was divided into disjoint train/test halves")
     pool = stratified_sample(train.value, None, sizes.data_seed)
     if not pool or not test_pool:
         raise BenchError(f"dataset {name!r} is empty after loading")
@@ -237,5 +358,6 @@ def prepare_task(name: str, sizes: DataSizes, config: AssetConfig) -> TaskData:
         "n_test": len(test_sample),
         "data_seed": sizes.data_seed,
         "notes": notes,
+        "identity": _identity(train_split, sources),
     }
     return TaskData(spec, train_sample, dev_sample, test_sample, provenance)

@@ -18,3 +18,8 @@ class AssetError(BenchError):
 
 class ConfigError(BenchError, ValueError):
     """A bad configuration value (scale field, override, grid file)."""
+
+
+class CorruptAssetError(AssetError):
+    """An asset that exists but cannot be used (unreadable, not valid JSON, a bad row): never replaced by
+    another source; the message names the file (and line)."""

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from bench.checks import check_scale_values, check_seed
 from bench.config import (Scale, apply_overrides, get_scale, resolve_batch_size, resolve_max_length, split_overrides,
                           validate_scale)
 from bench.errors import ConfigError
@@ -57,9 +58,11 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
     spec_for(cell.model)
     if cell.seed < 0:
         raise ConfigError(f"seed must be ≥ 0, got {cell.seed}")
+    check_seed("seed", cell.seed)
     groups = split_overrides(cell.overrides)
     scale = apply_overrides(get_scale(cell.scale), groups["scale"], f"scale {cell.scale!r}")
     validate_scale(scale)
+    check_scale_values(scale)
     # the per-dataset batch size preset (batch_size=0) is resolved here, so records and the model key hold
     # the number actually used
     scale = replace(scale, batch_size=resolve_batch_size(cell.scale, scale, cell.dataset))
@@ -199,7 +202,12 @@ def read_grid_file(path: str | Path) -> list[dict[str, Any]]:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"grid file {path} does not exist")
-    text = file.read_text(encoding="utf-8")
+    if file.is_dir():
+        raise ConfigError(f"grid file {path} is a folder; give a YAML or TOML file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"grid file {path} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         if file.suffix == ".toml":
             import tomllib

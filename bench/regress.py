@@ -14,6 +14,7 @@ method's loss or an attack's search shows up in the numbers. Any metric beyond i
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -77,9 +78,13 @@ class Comparison:
 
 def load_tolerances(path: Path) -> dict[str, Tolerance]:
     """``metric path → Tolerance`` from ``tolerances.yaml`` (``metrics.accuracy_under_attack: {abs: 0.05}``)."""
-    if not path.exists():
-        raise ConfigError(f"tolerance file {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not path.is_file():
+        raise ConfigError(f"tolerance file {path} " + ("is a folder" if path.is_dir() else "does not exist"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path} is not valid YAML ({first})") from None
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path}: expected a mapping of metric → {{abs, rel, better}}")
     out = {}
@@ -88,11 +93,37 @@ def load_tolerances(path: Path) -> dict[str, Tolerance]:
             raise ConfigError(f"{path}: {metric}: expected keys abs, rel, better; got {spec!r}")
         if spec.get("better") not in (None, "higher", "lower"):
             raise ConfigError(f"{path}: {metric}: better must be higher or lower")
-        tol = Tolerance(float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0)), spec.get("better"))
+        values = [spec.get(k, 0.0) for k in ("abs", "rel")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise ConfigError(f"{path}: {metric}: abs and rel must be finite numbers; got {spec!r}")
+        tol = Tolerance(float(values[0]), float(values[1]), spec.get("better"))
         if tol.abs < 0 or tol.rel < 0:
             raise ConfigError(f"{path}: {metric}: tolerances must be ≥ 0")
         out[str(metric)] = tol
     return out
+
+
+TRAINING_VALUES = ("epochs", "selected_epoch", "selected_dev_accuracy", "final_rel_weight_distance",
+                   "selected_rel_weight_distance", "train_seconds")
+
+
+def _has_path(record: dict, path: str) -> bool:
+    """A number at ``path`` (the same path rules as :func:`metric_value`)."""
+    return metric_value(record, path) is not None
+
+
+def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[dict], source: Path) -> None:
+    """Every tolerance must name a value the records have (any reference record; without records, a cell
+    metric): a misspelt metric would otherwise pass silently, forever."""
+    from bench.metrics import attack_metrics
+
+    cell_values = {f"metrics.{k}" for k in attack_metrics([])} | {f"training.{k}" for k in TRAINING_VALUES}
+    known = (lambda m: any(_has_path(r, m) for r in records)) if records else (lambda m: m in cell_values)
+    unknown = [m for m in tolerances if not known(m)]
+    if unknown:
+        where = "any reference record" if records else "the cell metrics"
+        raise ConfigError(f"{source}: tolerance for {', '.join(unknown)}, which is not in {where} "
+                          f"(metrics: {', '.join('metrics.' + k for k in attack_metrics([]))})")
 
 
 def grid_cells(grid_file: Path) -> list:
@@ -297,15 +328,25 @@ def regress(reference: Path = DEFAULT_REFERENCE, fresh: Path | None = None, resu
         raise ConfigError(f"no reference grid at {grid_file} (pass --reference DIR)")
     tolerances = load_tolerances(tol_file)
     cells = grid_cells(grid_file)
+    ref_records, ref_problems = _load(reference / RECORDS_DIR)
+    if ref_problems:
+        raise ConfigError("unreadable reference records: " + "; ".join(ref_problems))
+    check_tolerance_metrics(tolerances, ref_records, tol_file)
+    if fresh is None:
+        from bench.checks import check_device, check_folder
+
+        check_device(device)
+        for option, folder in (("--results", results), ("--cache", cache)):
+            if folder is not None:
+                check_folder(option, folder, writable=True)
+    elif not fresh.is_dir():
+        raise ConfigError(f"--fresh {fresh} is not a results folder")
     with tempfile.TemporaryDirectory(prefix="rift-bench-regress-") as tmp:
         if fresh is None:
             fresh = results or Path(tmp) / "results"
             model_cache = cache or Path(tmp) / "cache"
             run_grid(cells, fresh, model_cache, assets, device)
         fresh_records, fresh_problems = _load(fresh)
-        ref_records, ref_problems = _load(reference / RECORDS_DIR)
-        if ref_problems:
-            raise ConfigError("unreadable reference records: " + "; ".join(ref_problems))
         comparison = compare(ref_records, fresh_records, tolerances)
         comparison.problems += [f"fresh run: {p}" for p in fresh_problems]  # failed cells, unreadable records
         log(format_report(comparison, reference_header(reference, ref_records, len(cells)), verbose))

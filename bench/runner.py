@@ -19,7 +19,7 @@ from typing import Callable
 
 from bench.assets import AssetConfig
 from bench.checkpoint import ExampleCheckpoint
-from bench.data import DataSizes, TaskData, prepare_task
+from bench.data import DataSizes, TaskData, data_identity, prepare_task
 from bench.errors import BenchError, ConfigError
 from bench.grid import Cell, ResolvedCell, resolve_cell
 from bench.locks import Claim
@@ -61,16 +61,44 @@ def sibling(record: Path, suffix: str) -> Path:
     return record.with_name(record.stem + suffix)
 
 
-def needs_run(path: Path, overwrite: str, log: Callable[[str], None] = _stderr) -> bool:
-    """never: run only cells without a record file. missing: also redo invalid or incomplete records. always: redo."""
+def data_mismatch(record: dict, identity: dict | None) -> str:
+    """Why a record was not made from the data a cell would use now ("" when it was, or when unknown).
+
+    Records store the data's identity (split rule, sha256 of each file read); older records only their
+    split rule, which is compared alone."""
+    if identity is None:
+        return ""
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    stored = data.get("identity")
+    if isinstance(stored, dict):
+        if stored == identity:
+            return ""
+        if stored.get("split_rule") != identity["split_rule"]:
+            return f"its training pool came from {stored.get('split_rule')!r}, now {identity['split_rule']!r}"
+        changed = sorted(k for k in set(stored.get("files") or {}) | set(identity["files"])
+                         if (stored.get("files") or {}).get(k) != identity["files"].get(k))
+        return f"its {', '.join(changed) or 'data'} file(s) differ from the ones there now (sha256)"
+    if data.get("train_split", identity["split_rule"]) != identity["split_rule"]:
+        return f"its training pool came from {data.get('train_split')!r}, now {identity['split_rule']!r}"
+    return ""
+
+
+def needs_run(path: Path, overwrite: str, log: Callable[[str], None] = _stderr, identity: dict | None = None) -> bool:
+    """never: run only cells without a record file. missing: also redo invalid or incomplete records. always: redo.
+
+    A record made from other data than ``identity`` (the data the cell would use now) is never taken as done."""
     if overwrite == "always" or not path.exists():
         return True
     try:
-        load_record(path)
+        record = load_record(path)
     except CorruptRecord as exc:
         if overwrite == "never":
             log(f"warning: {exc}; left alone (rerun with --overwrite missing to replace it)")
         return overwrite == "missing"
+    why = data_mismatch(record, identity)
+    if why:
+        log(f"warning: {path} was made from other data ({why}): running the cell again")
+        return True
     return overwrite == "missing" and not examples_path(path).exists()
 
 
@@ -93,10 +121,17 @@ class Runner:
 
             hf_logging.disable_progress_bar()
         self.device: torch.device = pick_device(options.device)
-        self.cache = ModelCache(options.cache_dir / "models")
+        self.cache = ModelCache(options.cache_dir / "models", options.log)
         self._tasks: dict[tuple, TaskData] = {}
+        self._identities: dict[str, dict] = {}
         self._model: tuple[str, object] | None = None
         self.current: tuple[Cell, Path] | None = None  # the cell in progress (for interruption reports)
+
+    def identity(self, dataset: str) -> dict:
+        """The identity of the data a cell of ``dataset`` would use now (files hashed once per run)."""
+        if dataset not in self._identities:
+            self._identities[dataset] = data_identity(dataset, self.options.assets)
+        return self._identities[dataset]
 
     def task(self, rc: ResolvedCell, log: Callable[[str], None]) -> TaskData:
         s = rc.scale
@@ -112,7 +147,8 @@ class Runner:
         """Run one cell. Status: "done", "skipped" (record exists), "busy" (another runner has it) or "failed"."""
         rc = resolve_cell(cell)
         path = record_path(self.options.results_dir, rc.config, rc.cell_id)
-        if not needs_run(path, self.options.overwrite, self.options.log):
+        identity = self.identity(rc.cell.dataset)
+        if not needs_run(path, self.options.overwrite, self.options.log, identity):
             return "skipped", None
         claim = Claim(sibling(path, ".lock"))
         if not claim.try_acquire():
@@ -128,7 +164,7 @@ class Runner:
                     log_file.flush()
 
                 try:
-                    if path.exists() and not needs_run(path, self.options.overwrite, lambda m: None):
+                    if path.exists() and not needs_run(path, self.options.overwrite, lambda m: None, identity):
                         return "skipped", None  # finished by another runner while we looked
                     record = self._run_claimed(rc, path, log)
                 except (KeyboardInterrupt, SystemExit):
@@ -156,7 +192,7 @@ class Runner:
         mspec = spec_for(cell.model)
         spec = TrainSpec(cell.dataset, cell.model, fingerprint(model_src.value), mspec.pooling, cell.method,
                          asdict(rc.hparams), cell.seed, rc.scale, rc.max_length,
-                         {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed")})
+                         {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed", "identity")})
         if self._model is not None and self._model[0] == spec.key:
             log("  reusing the fine-tuned model in memory")
             return spec, model_src, mspec, self._model[1]
@@ -185,7 +221,11 @@ class Runner:
         spec, model_src, mspec, trained = self._trained(rc, task, log)
         victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device)
         recipe = rc.attack_cls(rc.settings, self.options.assets)
-        checkpoint = ExampleCheckpoint(sibling(path, ".partial.jsonl"), rc.cell_id, [ex.uid for ex in task.test])
+        checkpoint = ExampleCheckpoint(sibling(path, ".partial.jsonl"), rc.cell_id, [ex.uid for ex in task.test],
+                                        task.provenance["identity"])
+        if self.options.overwrite == "always" and checkpoint.path.exists():
+            checkpoint.remove()  # --overwrite always: the cell starts afresh, nothing is resumed
+            log("  --overwrite always: discarded the cell's checkpoint")
         rows, note = checkpoint.load()
         if note:
             log(f"  checkpoint: {note}")
@@ -196,7 +236,11 @@ class Runner:
                    disable=not progress_enabled())
         finished = {row["uid"] for row in rows}
         todo = [ex for ex in task.test if ex.uid not in finished]
-        for result in recipe.iter_attack(victim, todo, rc.attack_field, self.options.in_flight):
+        crops = long_text_crops(recipe, todo, rc.attack_field, victim)
+        for result in recipe.iter_attack(victim, [crops[ex.uid].example if ex.uid in crops else ex for ex in todo],
+                                         rc.attack_field, self.options.in_flight):
+            if result.uid in crops:
+                result = crops[result.uid].restore(result)
             row = result.to_json()
             checkpoint.append(row)
             rows.append(row)
@@ -244,6 +288,16 @@ class Runner:
         atomic_write_json(path, record)
         checkpoint.remove()
         return record
+
+
+def long_text_crops(recipe, examples: list, field: int, victim) -> dict:
+    """uid → :class:`attacks.crop.Cropped` for the long texts a recipe may attack through a prefix."""
+    if not recipe.crops_long_texts():
+        return {}
+    from attacks.crop import crop_for_attack
+
+    crops = ((ex.uid, crop_for_attack(ex, field, victim.tokenizer, victim.max_length)) for ex in examples)
+    return {uid: crop for uid, crop in crops if crop is not None}
 
 
 @dataclass

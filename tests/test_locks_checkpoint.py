@@ -56,7 +56,11 @@ def test_heartbeat_keeps_a_live_lock_fresh(tmp_path):
 
 
 def _rows(uids):
-    return [{"uid": u, "status": "failed"} for u in uids]
+    """Rows with every field an attacked example's row has (``AttackResult.to_json``)."""
+    return [{"uid": u, "label": 1, "status": "failed", "original": "a fine film", "adversarial": "a good film",
+             "original_pred": 1, "original_probs": [0.2, 0.8], "final_pred": 1, "final_probs": [0.4, 0.6],
+             "n_words": 3, "words_changed": 1, "changes": [], "queries": 5, "forwards": 5, "seconds": 0.1,
+             "reason": "", "perturbed_fraction": 1 / 3} for u in uids]
 
 
 def test_checkpoint_roundtrip_and_torn_tail(tmp_path):

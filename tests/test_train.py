@@ -61,7 +61,11 @@ def test_model_cache_roundtrip(small_task, minilm_dir, tmp_path):
     cache = ModelCache(tmp_path)
     assert cache.load(spec, 2, minilm_dir) is None
     cache.save(trained)
-    assert sorted(p.name for p in cache.entry(spec.key).iterdir()) == ["model.safetensors", "train_log.json"]
+    entry = cache.entry(spec.key)
+    assert sorted(p.name for p in entry.iterdir()) == ["manifest.json", "model.safetensors", "train_log.json"]
+    import hashlib, json  # noqa: E401
+    manifest = json.loads((entry / "manifest.json").read_text())["sha256"]
+    assert manifest == {n: hashlib.sha256((entry / n).read_bytes()).hexdigest() for n in ("model.safetensors", "train_log.json")}
     loaded = cache.load(spec, 2, minilm_dir)
     assert loaded is not None and loaded.cached and loaded.log == trained.log
     texts = [ex.text for ex in small_task.test]

@@ -180,11 +180,18 @@ def distance_figure(steps: pd.DataFrame, title: str, scale: str) -> Figure:
 
 
 def save_figure(fig: Figure, out: Path, stem: str) -> tuple[Path, Path]:
-    """Write ``stem.pdf`` and ``stem.png`` (without timestamps, so reruns give identical PDFs)."""
+    """Write ``stem.pdf`` and ``stem.png`` (without timestamps, so reruns give identical PDFs), each atomically."""
+    import io
+
+    from bench.store import atomic_write_bytes
+
     out.mkdir(parents=True, exist_ok=True)
     pdf, png = out / f"{stem}.pdf", out / f"{stem}.png"
-    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
-    fig.savefig(png, dpi=200)
+    for path, kwargs in ((pdf, {"format": "pdf", "metadata": {"CreationDate": None, "ModDate": None}}),
+                         (png, {"format": "png", "dpi": 200})):
+        buffer = io.BytesIO()  # rendered in memory, then written atomically: a killed report leaves the old figure
+        fig.savefig(buffer, **kwargs)
+        atomic_write_bytes(path, buffer.getvalue())
     return pdf, png
 
 
