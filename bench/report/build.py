@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.report.frame import records_frame, steps_frame
-from bench.report.paper import compare_tables, load_paper, paper_tables
+from bench.report.paper import Paper, compare_tables, load_paper, paper_tables
 from bench.report.render import latex_document, latex_escape, to_csv, to_latex, to_markdown
 from bench.report.table import Table
 from bench.report.tables import ablation_table, main_tables, secondary_tables
@@ -26,6 +26,7 @@ class Report:
     frame: pd.DataFrame
     sections: list[tuple[str, list[Table]]]
     messages: list[str] = field(default_factory=list)
+    paper: Paper | None = None  # the paper's numbers, when the report compares with them
 
     @property
     def tables(self) -> list[Table]:
@@ -44,13 +45,14 @@ def build_report(results: Path, compare: str | None = None, paper_dir: Path | No
         sections.append(("RIFT: I(S;T|Y) vs I(S;T) (the paper's Table 3 layout)", [ablation]))
     elif not frame.empty:
         messages.append("Table 3 layout (rift vs rift-ist): no rift-ist records yet.")
+    paper = None
     if compare == "paper":
         paper = load_paper(paper_dir)
         tables, notes = compare_tables(frame, paper)
         messages += notes
         sections.append(("Ours vs the paper", tables + paper_tables(paper)))
     sections.append(("Attack statistics", secondary_tables(frame)))
-    return Report(results, frame, sections, messages)
+    return Report(results, frame, sections, messages, paper)
 
 
 def render_markdown(report: Report) -> str:
@@ -108,5 +110,6 @@ def write_html(report: Report, out: Path) -> Path:
     from bench.report.page import write_html_report
 
     figures = write_figures(report.frame, steps_frame(report.results), out / "figures")
-    return write_html_report(report.sections, report.messages, figures, report.frame, report.results, out)
+    return write_html_report(report.sections, report.messages, figures, report.frame, report.results, out,
+                             report.paper)
 
