@@ -399,7 +399,7 @@ def test_html_page_with_tables_figures_and_examples(derived_results, tmp_path):
     assert page.count("<table") == len(report.tables) + 2  # + the leaderboard and the list of cells
     images = re.findall(r'<img src="([^"]+)"', page)
     assert images and all((index.parent / src).exists() for src in images)
-    links = re.findall(r'<a href="(examples/[^"]+)">adversarial examples</a>', page)
+    links = re.findall(r'<a href="(examples/[^"]+)">examples</a>', page)
     assert len(links) == len(report.frame)
     example_page = (index.parent / links[0]).read_text()
     rows = [json.loads(line) for line in examples_path(_real_record_file(_real_records()[0])).read_text().splitlines()]

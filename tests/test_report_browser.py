@@ -157,7 +157,7 @@ def _visible_values(page, index: int) -> list[float | None]:
         f"rows => rows.map(r => r.cells[{index}].hasAttribute('data-value') ? parseFloat(r.cells[{index}].dataset.value) : null)")
 
 
-def test_report_in_a_real_browser(site, browser):
+def test_report_in_a_real_browser(browser, site):  # browser first: a missing browser stops before the grid runs
     results, out = site / "results", site / "site"
     shots = Path(os.environ.get("RIFT_BENCH_SCREENSHOTS") or site / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)

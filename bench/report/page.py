@@ -66,7 +66,7 @@ def _cells_table(frame: pd.DataFrame, pages: dict[str, Path], out: Path) -> str:
     heads = [("Dataset", "text"), ("Model", "text"), ("Method", "text"), ("Attack", "text"), ("Seed", "num"),
              ("Scale", "text"), ("Clean (%)", "num"), ("Under attack (%)", "num"), ("Examples", "text"),
              ("Record", "text")]
-    rows = ["<table id=cells class=sortable><caption>Every cell (one record each)</caption><thead><tr>"
+    rows = ["<div class=wide><table id=cells class=sortable><caption>Every cell (one record each)</caption><thead><tr>"
             + "".join(f"<th data-type={t}>{h}</th>" for h, t in heads) + "</tr></thead><tbody>"]
     ordered = frame.assign(_d=[order_key(d, DATASET_NAMES) for d in frame["dataset"]],
                            _m=[order_key(m, METHOD_NAMES) for m in frame["method"]],
@@ -74,7 +74,7 @@ def _cells_table(frame: pd.DataFrame, pages: dict[str, Path], out: Path) -> str:
     ordered = ordered.sort_values(["_d", "model", "scale_label", "_m", "method_label", "_a", "attack_label", "seed"])
     for _, r in ordered.iterrows():
         page = pages.get(r["cell_id"])
-        link = f'<a href="{html.escape(rel(page, out))}">adversarial examples</a>' if page else "—"
+        link = f'<a href="{html.escape(rel(page, out))}">examples</a>' if page else "—"
         record = f'<a href="{html.escape(rel(Path(r["record_path"]), out))}">{html.escape(r["cell_id"])}</a>'
         texts = (display(r["dataset"], DATASET_NAMES), display(r["model"], MODEL_NAMES),
                  method_display(r["method"], r["method_overrides"]), attack_display(r["attack_label"]))
@@ -84,7 +84,7 @@ def _cells_table(frame: pd.DataFrame, pages: dict[str, Path], out: Path) -> str:
                     + f"<td class='t scale'>{scale_html(r['scale_label'])}</td>"
                     + "".join(f"<td>—</td>" if pd.isna(v) else f'<td data-value="{v:.6g}">{_pct(v)}</td>' for v in nums)
                     + f"<td class=t>{link}</td><td class=t>{record}</td></tr>")
-    rows.append("</tbody></table>")
+    rows.append("</tbody></table></div>")
     return "\n".join(rows)
 
 
