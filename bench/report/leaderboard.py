@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.report.labels import ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key
 from bench.report.table import MISSING, Cell, stat
-from bench.report.tables import attack_display, clean_per_seed, method_display, overrides_sort_key
+from bench.report.tables import attack_display, clean_per_seed, method_display
 
 if TYPE_CHECKING:
     from bench.report.paper import Paper

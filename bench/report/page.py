@@ -82,7 +82,7 @@ def _cells_table(frame: pd.DataFrame, pages: dict[str, Path], out: Path) -> str:
         rows.append(f'<tr id="cell-{html.escape(r["cell_id"])}">' + "".join(f"<td class=t>{html.escape(str(v))}</td>" for v in texts)
                     + f'<td data-value="{int(r["seed"])}">{int(r["seed"])}</td>'
                     + f"<td class='t scale'>{scale_html(r['scale_label'])}</td>"
-                    + "".join(f"<td>—</td>" if pd.isna(v) else f'<td data-value="{v:.6g}">{_pct(v)}</td>' for v in nums)
+                    + "".join("<td>—</td>" if pd.isna(v) else f'<td data-value="{v:.6g}">{_pct(v)}</td>' for v in nums)
                     + f"<td class=t>{link}</td><td class=t>{record}</td></tr>")
     rows.append("</tbody></table></div>")
     return "\n".join(rows)
