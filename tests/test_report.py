@@ -398,10 +398,10 @@ def test_html_page_with_tables_figures_and_examples(derived_results, tmp_path):
     report = build_report(derived_results, compare="paper")
     index = write_html(report, tmp_path / "site")
     page = index.read_text()
-    assert page.count("<table") == len(report.tables) + 1  # + the list of cells
+    assert page.count("<table") == len(report.tables) + 2  # + the leaderboard and the list of cells
     images = re.findall(r'<img src="([^"]+)"', page)
     assert images and all((index.parent / src).exists() for src in images)
-    links = re.findall(r'<a href="(examples/[^"]+)">adversarial examples</a>', page)
+    links = re.findall(r'<a href="(examples/[^"]+)">examples</a>', page)
     assert len(links) == len(report.frame)
     example_page = (index.parent / links[0]).read_text()
     rows = [json.loads(line) for line in examples_path(_real_record_file(_real_records()[0])).read_text().splitlines()]
@@ -412,8 +412,41 @@ def test_html_page_with_tables_figures_and_examples(derived_results, tmp_path):
     assert record_links and (index.parent / "examples" / record_links[0]).resolve().exists()
 
 
+def test_leaderboard_rows_values_and_the_papers_numbers(derived_results):
+    from bench.report.leaderboard import leaderboard
+
+    report = build_report(derived_results, compare="paper")
+    attacks, entries = leaderboard(report.frame, report.paper)
+    assert attacks == ["genetic", "pwws"]  # the paper's order
+    by_key = {(e.dataset, e.model, e.method_label): e for e in entries}
+    # one entry per (dataset, model, scale, method variant): 2 models × 4 methods + 3 β variants on IMDB, 1 on SNLI
+    assert len(entries) == 2 * 4 + 3 + 1
+    rift = by_key[("imdb", "bert-base-uncased", "rift")]
+    robust = [100 * expected_values("rift", "pwws", s)[1] for s in (0, 1, 2)]
+    assert rift.attacks["pwws"].cell.mean == pytest.approx(statistics.mean(robust))
+    assert rift.attacks["pwws"].cell.std == pytest.approx(statistics.stdev(robust))
+    assert [seed for seed, _ in rift.attacks["pwws"].cells] == [0, 1, 2]
+    clean = [100 * expected_values("rift", "pwws", s)[0] for s in (0, 1, 2)]
+    assert rift.clean.cell.mean == pytest.approx(statistics.mean(clean)) and rift.seeds == [0, 1, 2]
+    # holes stay holes; one seed has no std
+    assert not by_key[("imdb", "bert-base-uncased", "adv-base")].attacks["genetic"].cell.is_stat
+    assert by_key[("imdb", "minilm-l6", "adv-base")].attacks["pwws"].cell.std is None
+    # the paper's numbers: its row for the model (BERT itself; BERT as the nearest model for MiniLM), from the CSV
+    with (REPO / "results" / "paper" / "dong2021_accuracy_under_attack.csv").open() as f:
+        paper = {(r["dataset"], r["model"], r["method"], r["attack"]): float(r["mean"]) for r in csv.DictReader(f)}
+    for model in ("bert-base-uncased", "minilm-l6"):
+        entry = by_key[("imdb", model, "rift")]
+        assert entry.paper["pwws"].mean == paper[("imdb", "bert-base-uncased", "rift", "pwws")]
+    # a sweep variant is not the paper's method; SNLI trained on dev says so
+    assert by_key[("imdb", "minilm-l6", "adv-base (beta=5)")].paper == {}
+    assert by_key[("snli", "minilm-l6", "standard")].train_splits == ["dev"]
+    # without --compare paper there is no paper column
+    _, plain = leaderboard(report.frame)
+    assert all(e.paper == {} for e in plain)
+
+
 def test_example_html_marks_substitutions_and_shows_other_edits_as_stored():
-    from bench.report.page import example_html
+    from bench.report.examples import example_html
 
     row = {"uid": "u1", "label": 1, "status": "success", "original": ["A man sleeps.", "The Man is asleep."],
            "adversarial": ["A man sleeps.", "The Guy is asleep."], "original_pred": 0, "final_pred": 2,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.report.frame import records_frame, steps_frame
 from bench.report.paired import paired_tables
-from bench.report.paper import compare_tables, load_paper, paper_tables
+from bench.report.paper import Paper, compare_tables, load_paper, paper_tables
 from bench.report.render import latex_document, latex_escape, to_csv, to_latex, to_markdown
 from bench.report.table import Table
 from bench.report.tables import ablation_table, main_tables, secondary_tables, training_tables
@@ -27,6 +27,7 @@ class Report:
     frame: pd.DataFrame
     sections: list[tuple[str, list[Table]]]
     messages: list[str] = field(default_factory=list)
+    paper: Paper | None = None  # the paper's numbers, when the report compares with them
 
     @property
     def tables(self) -> list[Table]:
@@ -48,6 +49,7 @@ def build_report(results: Path, compare: str | None = None, paper_dir: Path | No
     paired = paired_tables(frame)
     if paired:
         sections.append(("Paired differences between methods (same examples, bootstrap intervals)", paired))
+    paper = None
     if compare == "paper":
         paper = load_paper(paper_dir)
         tables, notes = compare_tables(frame, paper)
@@ -57,7 +59,7 @@ def build_report(results: Path, compare: str | None = None, paper_dir: Path | No
     training = training_tables(frame)
     if training:
         sections.append(("Training", training))
-    return Report(results, frame, sections, messages)
+    return Report(results, frame, sections, messages, paper)
 
 
 def render_markdown(report: Report) -> str:
@@ -115,5 +117,6 @@ def write_html(report: Report, out: Path) -> Path:
     from bench.report.page import write_html_report
 
     figures = write_figures(report.frame, steps_frame(report.results), out / "figures")
-    return write_html_report(report.sections, report.messages, figures, report.frame, report.results, out)
+    return write_html_report(report.sections, report.messages, figures, report.frame, report.results, out,
+                             report.paper)
 

@@ -1,179 +1,126 @@
-"""The HTML report: every table and figure on one page, and a page per cell with its adversarial examples."""
+"""The HTML report: a leaderboard first, then every table and figure, and a page per cell with its adversarial
+examples. Self-contained: one stylesheet and one script (``static/``) are copied next to the pages; nothing is
+fetched from the network, so the folder works from ``file://`` and from any static file server."""
 
 from __future__ import annotations
 
 import html
-import json
-import os
-import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bench.report.examples import example_title, examples_body, rel
 from bench.report.labels import ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key
+from bench.report.leaderboard import leaderboard, leaderboard_html, scale_html
 from bench.report.render import to_html
 from bench.report.table import Table
-from bench.store import atomic_write_text, read_jsonl
+from bench.report.tables import attack_display, method_display
+from bench.store import atomic_write_text
 
 if TYPE_CHECKING:
     from bench.report.figures import FigureFile
+    from bench.report.paper import Paper
 
-# The attacks' word definition (attacks/text.py: runs of ASCII letters with inner apostrophes); a change's
-# "index" counts these words in the attacked field.
-WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; color: #222; line-height: 1.4; }
-h1, h2, h3 { font-weight: 600; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0 .3em; font-variant-numeric: tabular-nums; }
-caption { text-align: left; font-weight: 600; padding-bottom: .4em; }
-th, td { padding: .25em .7em; text-align: right; } thead th { border-bottom: 2px solid #444; }
-tbody th { text-align: left; font-weight: normal; } table { border-top: 2px solid #444; border-bottom: 2px solid #444; }
-tr.block th { text-align: left; font-style: italic; border-top: 1px solid #999; background: #f4f4f4; }
-td.missing { color: #999; } .n { color: #777; font-size: 85%; } .notes { color: #555; font-size: 90%; max-width: 60em; }
-figure { display: inline-block; margin: 1em 1em 1em 0; } figure img { width: 34em; border: 1px solid #ddd; }
-figcaption { font-size: 90%; color: #444; max-width: 38em; }
-del { background: #fdd; text-decoration: line-through; } ins { background: #cfc; text-decoration: none; font-weight: 600; }
-.ex { border-top: 1px solid #ddd; padding: .6em 0; } .status-success { color: #b00; } .status-failed { color: #070; }
-.status-skipped { color: #777; } .meta { color: #555; font-size: 90%; } .msg { background: #fff8dc; padding: .5em; }
-"""
+STATIC = Path(__file__).resolve().parent / "static"
+ASSETS = ("report.css", "report.js")
 
 
-def _page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n<title>{html.escape(title)}</title>\n"
-            f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+def _page(title: str, body: str, prefix: str = "", kind: str = "index") -> str:
+    """A page linking the stylesheet and script at ``prefix`` (relative to the page); ``kind``: its body's class."""
+    return (f"<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
+            f"<meta name=viewport content=\"width=device-width, initial-scale=1\">\n"
+            # no icon file: keeps a browser from asking the server (or the file system) for /favicon.ico
+            f"<link rel=icon href=\"data:,\">\n<title>{html.escape(title)}</title>\n"
+            f'<link rel=stylesheet href="{prefix}report.css">\n<script src="{prefix}report.js" defer></script>\n'
+            f"</head>\n<body class={kind}>\n{body}\n</body>\n</html>\n")
 
 
-def _rel(target: Path, start: Path) -> str:
-    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+def _pct(value) -> str:
+    return "—" if pd.isna(value) else f"{100 * value:.1f}"
 
 
-def _marked(text: str, changes: list[dict], tag: str, key: str) -> str:
-    """``text`` with the words at the changes' indices wrapped in ``<tag>`` (showing ``change[key]``)."""
-    spans = [m.span() for m in WORD_RE.finditer(text)]
-    by_index = {int(c["index"]): c for c in changes}
-    out, last = [], 0
-    for i, (start, end) in enumerate(spans):
-        if i in by_index:
-            out.append(html.escape(text[last:start]))
-            word = text[start:end] if tag == "del" else _match_case(text[start:end], str(by_index[i][key]))
-            out.append(f"<{tag}>{html.escape(word)}</{tag}>")
-            last = end
-    out.append(html.escape(text[last:]))
-    return "".join(out)
-
-
-def _match_case(template: str, word: str) -> str:
-    if len(template) > 1 and template.isupper():
-        return word.upper()
-    return word[:1].upper() + word[1:] if template[:1].isupper() else word
-
-
-def _field(value, index: int) -> str:
-    return value[index] if isinstance(value, list) else value
-
-
-def example_html(row: dict, field_index: int) -> str:
-    """One attacked example: status, predictions, the original with removed words and the adversarial text."""
-    original, adversarial = _field(row["original"], field_index), _field(row["adversarial"], field_index)
-    changes = row.get("changes") or []
-    status = row.get("status", "?")
-    parts = [f'<div class=ex id="{html.escape(str(row.get("uid")))}">',
-             f'<div class=meta><b>{html.escape(str(row.get("uid")))}</b> · label {row.get("label")} · '
-             f'<span class="status-{html.escape(status)}">{html.escape(status)}</span> · prediction '
-             f'{row.get("original_pred")} → {row.get("final_pred")} · {row.get("words_changed", 0)} of '
-             f'{row.get("n_words", 0)} words changed · {row.get("queries", 0)} queries'
-             + (f' · {html.escape(row["reason"])}' if row.get("reason") else "") + "</div>"]
-    if isinstance(row["original"], list) and len(row["original"]) > 1:
-        other = 1 - field_index
-        parts.append(f"<div><i>{'premise' if other == 0 else 'other field'} (unchanged):</i> "
-                     f"{html.escape(str(row['original'][other]))}</div>")
-    if changes and status != "skipped":
-        words = WORD_RE.findall(original)
-        # word substitutions that line up with the original's words are marked in place; any other kind of edit
-        # (e.g. an inserted sentence) shows the stored texts as they are
-        in_place = all(isinstance(c.get("index"), int) and 0 <= c["index"] < len(words)
-                       and words[c["index"]].lower() == str(c.get("original", "")).lower()
-                       and "substitute" in c for c in changes)
-        if in_place:
-            parts.append(f"<div><i>original:</i> {_marked(original, changes, 'del', 'original')}</div>")
-            parts.append(f"<div><i>adversarial:</i> {_marked(original, changes, 'ins', 'substitute')}</div>")
-            listed = ", ".join(f"{html.escape(str(c['original']))} → {html.escape(str(c['substitute']))}"
-                               for c in changes)
-            parts.append(f"<div class=meta>substitutions: {listed}</div>")
-        else:
-            parts.append(f"<div><i>original:</i> {html.escape(original)}</div>")
-            parts.append(f"<div><i>adversarial:</i> {html.escape(adversarial)}</div>")
-            parts.append(f"<div class=meta>changes: {html.escape(json.dumps(changes, ensure_ascii=False))}</div>")
-    else:
-        parts.append(f"<div><i>text:</i> {html.escape(original)}</div>")
-    parts.append("</div>")
-    return "\n".join(parts)
+def _metrics_line(row: pd.Series) -> str:
+    parts = [f"clean {_pct(row['clean_accuracy'])} %", f"under attack {_pct(row['accuracy_under_attack'])} %",
+             f"attack success {_pct(row['attack_success_rate'])} %"]
+    if pd.notna(row["mean_similarity"]):
+        parts.append(f"mean USE similarity {row['mean_similarity']:.3f}")
+    return " · ".join(html.escape(p) for p in parts)
 
 
 def write_examples_page(row: pd.Series, out: Path) -> Path | None:
     """``out/examples/<cell_id>.html`` for one record (None when its examples file is missing)."""
+    import json
+
     if not row["examples_path"]:
         return None
     record = json.loads(Path(row["record_path"]).read_text(encoding="utf-8"))
-    field_index = 1 if record.get("attack", {}).get("field") == "text_pair" else 0
-    rows = read_jsonl(Path(row["examples_path"]))
-    order = {"success": 0, "failed": 1, "skipped": 2}
-    rows.sort(key=lambda r: (order.get(r.get("status"), 3), str(r.get("uid"))))
     path = out / "examples" / f"{row['cell_id']}.html"
-    title = (f"{display(row['dataset'], DATASET_NAMES)} · {display(row['model'], MODEL_NAMES)} · "
-             f"{row['method_label']} · seed {row['seed']} · {row['attack_label']} · {row['scale_label']}")
-    counts = pd.Series([r.get("status") for r in rows]).value_counts().to_dict()
-    body = [f"<p><a href=../index.html>← report</a></p><h1>{html.escape(title)}</h1>",
-            f"<p class=meta>cell {html.escape(row['cell_id'])} · "
-            + " · ".join(f"{v} {html.escape(str(k))}" for k, v in sorted(counts.items()))
-            + f" · <a href=\"{html.escape(_rel(Path(row['record_path']), path.parent))}\">record (JSON)</a>"
-            + f" · <a href=\"{html.escape(_rel(Path(row['examples_path']), path.parent))}\">examples (JSONL)</a></p>"]
-    body += [example_html(r, field_index) for r in rows]
-    atomic_write_text(path, _page(title, "\n".join(body)))
+    body = examples_body(row, record, path.parent, "../index.html", _metrics_line(row))
+    atomic_write_text(path, _page(example_title(row), body, "../", "examples"))
     return path
 
 
 def _cells_table(frame: pd.DataFrame, pages: dict[str, Path], out: Path) -> str:
-    rows = ["<table id=cells><caption>Every cell (one record each)</caption><thead><tr>"
-            + "".join(f"<th>{h}</th>" for h in ("Dataset", "Model", "Method", "Attack", "Seed", "Scale", "Clean (%)",
-                                                  "Under attack (%)", "Examples", "Record"))
-            + "</tr></thead><tbody>"]
+    heads = [("Dataset", "text"), ("Model", "text"), ("Method", "text"), ("Attack", "text"), ("Seed", "num"),
+             ("Scale", "text"), ("Clean (%)", "num"), ("Under attack (%)", "num"), ("Examples", "text"),
+             ("Record", "text")]
+    rows = ["<div class=wide><table id=cells class=sortable><caption>Every cell (one record each)</caption><thead><tr>"
+            + "".join(f"<th data-type={t}>{h}</th>" for h, t in heads) + "</tr></thead><tbody>"]
     ordered = frame.assign(_d=[order_key(d, DATASET_NAMES) for d in frame["dataset"]],
                            _m=[order_key(m, METHOD_NAMES) for m in frame["method"]],
                            _a=[order_key(a, ATTACK_NAMES) for a in frame["attack"]])
     ordered = ordered.sort_values(["_d", "model", "scale_label", "_m", "method_label", "_a", "attack_label", "seed"])
     for _, r in ordered.iterrows():
-        def pct(v):
-            return "—" if pd.isna(v) else f"{100 * v:.1f}"
         page = pages.get(r["cell_id"])
-        link = f'<a href="{html.escape(_rel(page, out))}">adversarial examples</a>' if page else "—"
-        record = f'<a href="{html.escape(_rel(Path(r["record_path"]), out))}">{html.escape(r["cell_id"])}</a>'
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            display(r["dataset"], DATASET_NAMES), display(r["model"], MODEL_NAMES), r["method_label"],
-            r["attack_label"], r["seed"], r["scale_label"], pct(r["clean_accuracy"]), pct(r["accuracy_under_attack"])))
-            + f"<td>{link}</td><td>{record}</td></tr>")
-    rows.append("</tbody></table>")
+        link = f'<a href="{html.escape(rel(page, out))}">examples</a>' if page else "—"
+        record = f'<a href="{html.escape(rel(Path(r["record_path"]), out))}">{html.escape(r["cell_id"])}</a>'
+        texts = (display(r["dataset"], DATASET_NAMES), display(r["model"], MODEL_NAMES),
+                 method_display(r["method"], r["method_overrides"]), attack_display(r["attack_label"]))
+        nums = [(r["clean_accuracy"]), (r["accuracy_under_attack"])]
+        rows.append(f'<tr id="cell-{html.escape(r["cell_id"])}">' + "".join(f"<td class=t>{html.escape(str(v))}</td>" for v in texts)
+                    + f'<td data-value="{int(r["seed"])}">{int(r["seed"])}</td>'
+                    + f"<td class='t scale'>{scale_html(r['scale_label'])}</td>"
+                    + "".join("<td>—</td>" if pd.isna(v) else f'<td data-value="{v:.6g}">{_pct(v)}</td>' for v in nums)
+                    + f"<td class=t>{link}</td><td class=t>{record}</td></tr>")
+    rows.append("</tbody></table></div>")
     return "\n".join(rows)
 
 
+def copy_assets(out: Path) -> None:
+    """The stylesheet and script next to ``index.html``."""
+    for name in ASSETS:
+        shutil.copyfile(STATIC / name, out / name)
+
+
 def write_html_report(sections: list[tuple[str, list[Table]]], messages: list[str], figures: list["FigureFile"],
-                      frame: pd.DataFrame, results: Path, out: Path) -> Path:
-    """``out/index.html`` with all tables and figures, and ``out/examples/`` pages linked from the cell list."""
+                      frame: pd.DataFrame, results: Path, out: Path, paper: "Paper | None" = None) -> Path:
+    """``out/index.html`` (leaderboard, tables, figures, cells) and ``out/examples/`` pages; ``paper``: the
+    paper's numbers, offered beside ours in the leaderboard."""
     out.mkdir(parents=True, exist_ok=True)
+    copy_assets(out)
     pages = {}
     for _, row in frame.iterrows():
         page = write_examples_page(row, out)
         if page:
             pages[row["cell_id"]] = page
+    attacks, entries = leaderboard(frame, paper)
+    board = leaderboard_html(attacks, entries,
+                             lambda cid: rel(pages[cid], out) if cid in pages else f"#cell-{cid}",
+                             lambda cid: f"#cell-{cid}", with_paper=paper is not None)
     body = ["<h1>rift-bench report</h1>",
             f"<p class=meta>{len(frame)} record(s) from <code>{html.escape(str(results))}</code>. Every number below "
             "comes from these records; — marks a cell that was not run.</p>"]
-    toc = [f'<li><a href="#s{i}">{html.escape(title)}</a></li>' for i, (title, _) in enumerate(sections)]
-    toc += ['<li><a href="#figures">Figures</a></li>', '<li><a href="#cells">Cells and adversarial examples</a></li>']
-    body.append("<ul>" + "".join(toc) + "</ul>")
-    body += [f"<p class=msg>{html.escape(m)}</p>" for m in messages]
+    body += ['<h2 id="leaderboard-section">Leaderboard: accuracy under attack</h2>', board]
+    if messages:
+        body.append('<h2 id="notes">Notes on these records</h2>')
+        body += [f"<p class=msg>{html.escape(m)}</p>" for m in messages]
+    toc = ['<li><a href="#leaderboard-section">Leaderboard</a></li>']
+    toc += ['<li><a href="#notes">Notes on these records</a></li>'] if messages else []
+    toc += [f'<li><a href="#s{i}">{html.escape(title)}</a></li>' for i, (title, _) in enumerate(sections)]
+    toc += ['<li><a href="#figures">Figures</a></li>', '<li><a href="#cells-section">Cells and adversarial examples</a></li>']
+    body.insert(2, "<nav><ul>" + "".join(toc) + "</ul></nav>")
     for i, (title, tables) in enumerate(sections):
         body.append(f'<h2 id="s{i}">{html.escape(title)}</h2>')
         body += [to_html(t) for t in tables] or ["<p>No results for this section.</p>"]
@@ -181,10 +128,10 @@ def write_html_report(sections: list[tuple[str, list[Table]]], messages: list[st
     if not figures:
         body.append("<p>No figures: no records.</p>")
     for f in figures:
-        body.append(f'<figure><a href="{html.escape(_rel(f.pdf, out))}"><img src="{html.escape(_rel(f.png, out))}" '
+        body.append(f'<figure><a href="{html.escape(rel(f.pdf, out))}"><img src="{html.escape(rel(f.png, out))}" '
                     f'alt="{html.escape(f.title)}"></a><figcaption>{html.escape(f.title)} '
-                    f'(<a href="{html.escape(_rel(f.pdf, out))}">PDF</a>)</figcaption></figure>')
-    body.append('<h2 id="cells">Cells and adversarial examples</h2>')
+                    f'(<a href="{html.escape(rel(f.pdf, out))}">PDF</a>)</figcaption></figure>')
+    body.append('<h2 id="cells-section">Cells and adversarial examples</h2>')
     body.append(_cells_table(frame, pages, out) if not frame.empty else "<p>No records.</p>")
     index = out / "index.html"
     atomic_write_text(index, _page("rift-bench report", "\n".join(body)))
