@@ -243,3 +243,24 @@ def test_trains_through_the_loop(method, minilm_dir, sst2_task, assets):
     assert trained.log["selection_metric"] == expected_metric and expected_metric in epoch
     if method == "infobert":
         assert {"ib", "anchored_bound"} <= set(epoch["terms"])
+
+
+def test_without_a_perturbation_freelb_trains_exactly_as_standard(minilm_dir, sst2_task, assets):
+    """K = 1 and no random start: FreeLB's loss is the clean CE, so through the real loop (carrier, clipping,
+    AdamW, dropout) it must give the standard model bit for bit."""
+    from bench.config import Scale
+    from bench.data import TaskData
+    from bench.models import fingerprint
+    from bench.train import TrainSpec, fine_tune
+    from methods.base import NoHparams
+    from methods.standard import Standard
+
+    task = TaskData(sst2_task.spec, sst2_task.train[:16], sst2_task.dev[:6], sst2_task.test[:2])
+    scale = Scale(n_train=16, n_dev=6, n_test=2, epochs=1, batch_size=8, lr=1e-4, log_every=1, grad_clip=1.0)
+    spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "x", {}, 0, scale, 32, {})
+    hp = FreeLBHparams(adv_steps=1, adv_init_mag=0.0, selection="clean")
+    free = fine_tune(spec, FreeLB, hp, task, minilm_dir, log=lambda m: None, assets=assets)
+    std = fine_tune(spec, Standard, NoHparams(), task, minilm_dir, log=lambda m: None, assets=assets)
+    a, b = free.model.state_dict(), std.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [s["loss"] for s in free.log["steps"]] == [s["loss"] for s in std.log["steps"]]
