@@ -7,3 +7,4 @@ from attacks import pwws_wordnet  # noqa: F401
 from attacks import addsent  # noqa: F401
 from attacks import interop  # noqa: F401  (ta:* / oa:* where TextAttack / OpenAttack are installed)
 from attacks import ascc  # noqa: F401
+from attacks import textfooler  # noqa: F401  (beyond the paper)

@@ -61,6 +61,14 @@ def cosine(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
     return (x * y).sum(axis=1)
 
 
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit-norm USE embeddings of ``texts`` (one row each)."""
+    if not len(texts):
+        return np.zeros((0, 0))
+    vectors = np.asarray(_encoder().encode(list(texts)), dtype=np.float64)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 def _changed_field(original: Any, adversarial: Any) -> tuple[str, str]:
     if isinstance(original, str):
         return original, adversarial

@@ -278,7 +278,9 @@ class Runner:
             "model": {"name": cell.model, "source": model_src.source, "fingerprint": spec.model_fingerprint,
                       "pooling": trained.model.pooling, "package_version": package_version(mspec.package)},
             "attack": {"name": cell.attack, "field": "text_pair" if rc.attack_field else "text",
-                       "recipe": rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, "similarity": similarity},
+                       "recipe": rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, "similarity": similarity,
+                       # how a recipe resolved what depends on the installation (e.g. textfooler's POS tagger)
+                       **({"details": recipe.describe()} if hasattr(recipe, "describe") else {})},
             "provenance": {"packages": package_versions(), "git": git_revision(), "hardware": hardware(str(self.device)),
                            "started": started, "finished": now(), "wall_seconds": time.perf_counter() - t0,
                            "resumed_examples": resumed, "examples_in_flight": self.options.in_flight},

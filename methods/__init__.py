@@ -2,3 +2,4 @@
 
 from methods import standard  # noqa: F401
 from methods import adv_base, adv_ptwd, adv_mixout, rift  # noqa: F401
+from methods import freelb, infobert  # noqa: F401  (beyond the paper: TextDefender's strongest defences)

