@@ -19,10 +19,12 @@ token)``, then every single substitution of every word scored on the clean text.
 Substitutes: every single-word WordNet lemma of the word's synsets (any part of speech), as TextAttack's
 ``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches: words are runs of
 letters (:mod:`attacks.text`), so digits, markup and punctuation are never substituted (TextAttack's words
-include digits, e.g. ``2`` → ``two``); stop-words are matched case-insensitively (TextAttack's
-``StopwordModification`` is case-sensitive, so a capitalised ``Not`` may become ``non`` there); substitutes
+include digits, e.g. ``15`` → ``XV``); stop-words are matched case-insensitively (TextAttack's
+``StopwordModification`` is case-sensitive, so a capitalised ``As`` may become ``arsenic`` there); substitutes
 take the original word's casing; words beyond the victim's truncation are not attacked (they cannot change
-the prediction). Ren et al.'s named-entity substitution needs an NER tagger and is not implemented.
+the prediction). The parts of a hyphenated compound (``year-end``) are left alone, as in TextAttack, whose
+word is the whole compound (which WordNet rarely lists; our letter-run words would otherwise expose its
+parts, which made our search succeed where TextAttack's could not). Ren et al.'s named-entity substitution needs an NER tagger and is not implemented.
 
 Queries are distinct texts scored per example (the engine's meaning). The greedy search's first word's
 candidates, and any word's while nothing has been kept yet, are texts of the candidate sweep and cost no
@@ -38,7 +40,7 @@ import numpy as np
 from attacks.base import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search
 from attacks.pwws import ranked_substitutions, softmax
-from attacks.text import with_field
+from attacks.text import Words, with_field
 from bench.registry import ATTACKS
 
 SEARCHES = ("greedy", "upfront")
@@ -58,6 +60,13 @@ class PWWSWordNetSettings:
             raise ConfigError(f"attack.search must be one of {', '.join(SEARCHES)} (got {self.search!r})")
         if self.query_budget < 0 or self.time_limit_s < 0:
             raise ConfigError("attack.query_budget and attack.time_limit_s must be ≥ 0 (0 = unlimited)")
+
+
+def in_compound(words: Words, i: int) -> bool:
+    """Whether word ``i`` is joined to a neighbouring letter or digit by a hyphen (part of ``year-end``)."""
+    text, (start, end) = words.text, words.spans[i]
+    return (start >= 2 and text[start - 1] == "-" and text[start - 2].isalnum()) or (
+        end + 1 < len(text) and text[end] == "-" and text[end + 1].isalnum())
 
 
 def weighted_saliency_order(candidates: list[tuple[int, int, str]], p_gold: np.ndarray,
@@ -86,7 +95,7 @@ class PWWSSearch(EngineRecipe):
         subs: dict[int, str] = {}
         # Saliency is needed only for words that have substitutes: the softmax's normaliser is common to all
         # scores, so leaving the other words out changes no score's rank (and saves their queries).
-        scored_words = [i for i in visible if self.synonyms(words.word(i))]
+        scored_words = [i for i in visible if self.synonyms(words.word(i)) and not in_compound(words, i)]
         if not scored_words:
             return Outcome({}, "no substitutable words")
         try:

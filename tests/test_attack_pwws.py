@@ -140,7 +140,7 @@ def reference_greedy_wir(victim, text: str, label: int, synonyms, stop: frozense
     list (our departures: words are letter runs, stop-words case-insensitive, substitutes take the word's case).
 
     Returns the substitutions ``{word index: substitute}``, success, whether some word's best swap was turned
-    down on the current text, and every text the loop scored."""
+    down on the current text, every text the loop scored, and the saliency texts with their words."""
     spans = [m.span() for m in re.finditer(r"[A-Za-z]+(?:'[A-Za-z]+)*", text)]
     words = [text[a:b] for a, b in spans]
 
@@ -161,7 +161,9 @@ def reference_greedy_wir(victim, text: str, label: int, synonyms, stop: frozense
         scored.extend(texts)
         return 1.0 - victim.predict_proba(texts)[:, label].astype(np.float64)
 
-    indices = [i for i, w in enumerate(words) if w.lower() not in stop]
+    # TextAttack's word is a whole hyphenated compound ("year-end"), which has no single-word WordNet synonym
+    joined = {i for i, (a, b) in enumerate(spans) if re.search(r"\w-$", text[:a]) or re.match(r"-\w", text[b:])}
+    indices = [i for i, w in enumerate(words) if w.lower() not in stop and i not in joined]
     unk = [text[:spans[i][0]] + victim.unk_token + text[spans[i][1]:] for i in indices]
     saliency = score(unk)
     soft = np.exp(saliency - saliency.max()) / np.exp(saliency - saliency.max()).sum()
@@ -178,10 +180,10 @@ def reference_greedy_wir(victim, text: str, label: int, synonyms, stop: frozense
         if results[0][0] > cur:
             cur, subs[i] = results[0]
             if int(victim.predict_proba([build(subs)])[0].argmax()) != label:
-                return subs, True, turned_down, scored
+                return subs, True, turned_down, scored, unk, [words[i] for i in indices]
         else:
             turned_down = True
-    return subs, False, turned_down, scored
+    return subs, False, turned_down, scored, unk, [words[i] for i in indices]
 
 
 def test_greedy_search_follows_textattacks_loop_on_a_real_model(victim, sst2_task):
@@ -197,17 +199,14 @@ def test_greedy_search_follows_textattacks_loop_on_a_real_model(victim, sst2_tas
         if result.status == "skipped":
             continue
         victim.clear_cache()
-        subs, success, turned_down, scored = reference_greedy_wir(victim, example.text, example.label,
-                                                                  greedy.synonyms, stopwords(assets))
+        subs, success, turned_down, scored, unk, unk_words = reference_greedy_wir(
+            victim, example.text, example.label, greedy.synonyms, stopwords(assets))
         assert {c["index"]: c["substitute"] for c in result.changes} == subs
         assert (result.status == "success") == success
         # Queries: the distinct texts the search needs (saliency only for words with substitutes), the clean
         # text, and the final prediction.
-        with_subs = [i for i, m in enumerate(re.finditer(r"[A-Za-z]+(?:'[A-Za-z]+)*", example.text))
-                     if greedy.synonyms(m.group())]
-        needed = {t for t in scored if "[UNK]" not in t} | {
-            example.text[:m.start()] + "[UNK]" + example.text[m.end():]
-            for i, m in enumerate(re.finditer(r"[A-Za-z]+(?:'[A-Za-z]+)*", example.text)) if i in with_subs}
+        needed = {t for t in scored if victim.unk_token not in t} | {
+            t for t, w in zip(unk, unk_words) if greedy.synonyms(w)}
         assert result.queries == len(needed) + 1
         differs = any(d for _, _, d in outcomes) or result.changes != upfront.attack(victim, example, 0).changes
         outcomes.append((success, turned_down, differs))
@@ -224,3 +223,12 @@ def test_search_setting_is_validated():
     with pytest.raises(ConfigError):
         PWWSWordNetSettings(search="beam").validate()
     PWWSWordNetSettings(search="upfront").validate()
+
+
+def test_parts_of_hyphenated_compounds_are_not_attacked():
+    from attacks.pwws_wordnet import in_compound
+    from attacks.text import Words
+
+    words = Words.split("His year-end tour - AP - Colin's 1986-born son, well -made")
+    flagged = {words.word(i) for i in range(len(words)) if in_compound(words, i)}
+    assert flagged == {"year", "end", "born"}
