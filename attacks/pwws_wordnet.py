@@ -1,16 +1,34 @@
-"""PWWS as published (Ren et al. 2019): WordNet synonyms, on the shared engine.
+"""PWWS with WordNet synonyms (Ren et al. 2019), searched as TextAttack's ``PWWSRen2019`` does; on the shared engine.
 
-The search is the paper's (and :mod:`attacks.pwws`'s): word saliency by the unknown token, the best
-substitute of each word by the largest drop of the gold-class probability, the score
-``H = softmax(saliency)ᵢ · ΔP*ᵢ``, then substitutions applied cumulatively in descending ``H`` until
-the label changes. Only the substitution set differs from ``pwws`` (the RIFT protocol's counter-fitted
-neighbours): here every single-word WordNet lemma of the word's synsets (any part of speech, as in
-TextAttack's ``pwws``), with stop-words left alone. Ren et al.'s named-entity substitution needs an NER
-tagger and is not implemented.
+Both searches start alike, with ``P = p(gold | ·)``: word saliency ``Sᵢ = P(x) − P(x with wordᵢ ← unknown
+token)``, then every single substitution of every word scored on the clean text. They differ after that
+(``attack.search``):
 
-:class:`PWWSSearch` is the engine version of the search for any substitution set: it yields its two
-sweeps (saliency, candidates) as batches, so it runs under budgets, time limits and cross-example
-batching like every engine recipe.
+* ``greedy`` (default): TextAttack's ``GreedyWordSwapWIR(wir_method="weighted-saliency")``, which is where the
+  literature's PWWS numbers come from (TextDefender and most defence papers run TextAttack's recipe). Words
+  are ranked once by ``softmax(S)ᵢ · (1 − min P(x with wordᵢ ← w'))`` — TextAttack's "delta" is the best
+  candidate's goal score ``1 − P``, i.e. ``(1 − P(x)) + ΔP*ᵢ``, not Ren et al.'s ``ΔP*ᵢ``. Then, word by word
+  in that order, every substitute of the word is scored on the *current* text and the best one (lowest
+  ``P``; ties: the first listed) is kept only if it lowers ``P`` below the current text's; the search stops as
+  soon as the label changes.
+* ``upfront``: Ren et al.'s Algorithm 1 as the paper states it (and :mod:`attacks.pwws` for the RIFT
+  protocol): each word's best substitute is fixed on the clean text, words are ranked by
+  ``H = softmax(S)ᵢ · ΔP*ᵢ``, and substitutes are applied cumulatively in that order, none reverted,
+  until the label changes.
+
+Substitutes: every single-word WordNet lemma of the word's synsets (any part of speech), as TextAttack's
+``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches: words are runs of
+letters (:mod:`attacks.text`), so digits, markup and punctuation are never substituted (TextAttack's words
+include digits, e.g. ``15`` → ``XV``); stop-words are matched case-insensitively (TextAttack's
+``StopwordModification`` is case-sensitive, so a capitalised ``As`` may become ``arsenic`` there); substitutes
+take the original word's casing; words beyond the victim's truncation are not attacked (they cannot change
+the prediction). The parts of a hyphenated compound (``year-end``) are left alone, as in TextAttack, whose
+word is the whole compound (which WordNet rarely lists; our letter-run words would otherwise expose its
+parts, which made our search succeed where TextAttack's could not). Ren et al.'s named-entity substitution needs an NER tagger and is not implemented.
+
+Queries are distinct texts scored per example (the engine's meaning). The greedy search's first word's
+candidates, and any word's while nothing has been kept yet, are texts of the candidate sweep and cost no
+further query.
 """
 
 from __future__ import annotations
@@ -22,12 +40,15 @@ import numpy as np
 from attacks.base import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search
 from attacks.pwws import ranked_substitutions, softmax
-from attacks.text import with_field
+from attacks.text import Words, with_field
 from bench.registry import ATTACKS
+
+SEARCHES = ("greedy", "upfront")
 
 
 @dataclass(frozen=True)
 class PWWSWordNetSettings:
+    search: str = "greedy"  # greedy: TextAttack's PWWSRen2019 search | upfront: Ren et al.'s Algorithm 1
     skip_stopwords: bool = True
     query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
     time_limit_s: float = 0.0
@@ -35,12 +56,33 @@ class PWWSWordNetSettings:
     def validate(self) -> None:
         from bench.errors import ConfigError
 
+        if self.search not in SEARCHES:
+            raise ConfigError(f"attack.search must be one of {', '.join(SEARCHES)} (got {self.search!r})")
         if self.query_budget < 0 or self.time_limit_s < 0:
             raise ConfigError("attack.query_budget and attack.time_limit_s must be ≥ 0 (0 = unlimited)")
 
 
+def in_compound(words: Words, i: int) -> bool:
+    """Whether word ``i`` is joined to a neighbouring letter or digit by a hyphen (part of ``year-end``)."""
+    text, (start, end) = words.text, words.spans[i]
+    return (start >= 2 and text[start - 1] == "-" and text[start - 2].isalnum()) or (
+        end + 1 < len(text) and text[end] == "-" and text[end + 1].isalnum())
+
+
+def weighted_saliency_order(candidates: list[tuple[int, int, str]], p_gold: np.ndarray,
+                            weights: np.ndarray) -> list[int]:
+    """TextAttack's ``weighted-saliency`` ranking: word indices by descending ``weights[pos] · max(1 − P)`` over
+    the word's candidates (ties keep word order). ``candidates`` are ``(pos, word index, substitute)``."""
+    best: dict[int, tuple[float, int]] = {}
+    for (pos, i, _), p in zip(candidates, p_gold):
+        score = 1.0 - float(p)
+        if i not in best or score > best[i][0]:
+            best[i] = (score, pos)
+    return sorted(best, key=lambda i: (-weights[best[i][1]] * best[i][0], i))
+
+
 class PWWSSearch(EngineRecipe):
-    """Ren et al.'s PWWS over ``self.synonyms`` (a callable word → substitutes)."""
+    """PWWS over ``self.synonyms`` (a callable word → substitutes); ``settings.search`` picks the search."""
 
     synonyms = staticmethod(lambda word: [])
 
@@ -53,7 +95,7 @@ class PWWSSearch(EngineRecipe):
         subs: dict[int, str] = {}
         # Saliency is needed only for words that have substitutes: the softmax's normaliser is common to all
         # scores, so leaving the other words out changes no score's rank (and saves their queries).
-        scored_words = [i for i in visible if self.synonyms(words.word(i))]
+        scored_words = [i for i in visible if self.synonyms(words.word(i)) and not in_compound(words, i)]
         if not scored_words:
             return Outcome({}, "no substitutable words")
         try:
@@ -63,19 +105,30 @@ class PWWSSearch(EngineRecipe):
             weights = softmax((p0 - probs[:, y]).astype(np.float64))
             candidates = [(pos, i, s) for pos, i in enumerate(scored_words) for s in self.synonyms(words.word(i))]
             probs = yield [ctx.text_with({i: s}) for _, i, s in candidates]
-            scored = ranked_substitutions(candidates, probs[:, y], p0, weights)
-            for _, i, s in scored:
-                subs[i] = s
-                probs = yield [ctx.text_with(subs)]
-                if int(probs[0].argmax()) != y:
+            if getattr(self.settings, "search", "greedy") == "upfront":
+                for _, i, s in ranked_substitutions(candidates, probs[:, y], p0, weights):
+                    subs[i] = s
+                    probs = yield [ctx.text_with(subs)]
+                    if int(probs[0].argmax()) != y:
+                        return Outcome(dict(subs), "label flipped")
+                return Outcome(dict(subs), "all candidates applied")
+            current = p0
+            for i in weighted_saliency_order(candidates, probs[:, y], weights):
+                options = self.synonyms(words.word(i))
+                probs = yield [ctx.text_with({**subs, i: s}) for s in options]
+                k = int(np.argmin(probs[:, y]))  # the first of equals, as TextAttack's stable sort
+                if probs[k, y] >= current:
+                    continue  # no substitute of this word helps on the current text
+                subs[i], current = options[k], float(probs[k, y])
+                if int(probs[k].argmax()) != y:
                     return Outcome(dict(subs), "label flipped")
-            return Outcome(dict(subs), "all candidates applied")
+            return Outcome(dict(subs), "all words tried")
         except Exhausted as stop:
             return Outcome(dict(subs), stop.reason)
 
 
-@ATTACKS.register("pwws-wordnet", "PWWS as published (Ren et al. 2019): WordNet synonyms, stop-words unchanged, "
-                  "UNK saliency, weighted greedy substitution")
+@ATTACKS.register("pwws-wordnet", "PWWS with WordNet synonyms (Ren et al. 2019), TextAttack's greedy search by "
+                  "default (attack.search=upfront: the paper's); stop-words unchanged")
 class PWWSWordNet(PWWSSearch):
     Settings = PWWSWordNetSettings
     edits_visible_words_only = True

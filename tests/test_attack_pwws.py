@@ -1,8 +1,10 @@
-"""PWWS (paper protocol and Ren et al.'s WordNet version) against brute-force oracles and NumPy references."""
+"""PWWS (paper protocol, Ren et al.'s WordNet version and TextAttack's greedy search) against brute-force oracles
+and plain re-implementations."""
 
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -72,7 +74,7 @@ def test_pwws_matches_the_reference_and_the_oracle(seed):
     assert success == exists
     paper = PWWS(PWWSSettings(), AssetConfig.from_env())
     paper.synonyms = synonyms
-    engine = PWWSWordNet(PWWSWordNetSettings(), AssetConfig(), synonyms=synonyms)
+    engine = PWWSWordNet(PWWSWordNetSettings(search="upfront"), AssetConfig(), synonyms=synonyms)
     for recipe in (paper, engine):
         victim.clear_cache()
         result = recipe.attack(victim, example, 0)
@@ -127,7 +129,106 @@ def test_words_without_substitutes_need_no_saliency_query(seed):
     example = Example(example.uid, text, int(victim.predict([text])[0]))
     paper = PWWS(PWWSSettings(), AssetConfig.from_env())
     paper.synonyms = synonyms
-    engine = PWWSWordNet(PWWSWordNetSettings(), AssetConfig(), synonyms=synonyms)
+    engine = PWWSWordNet(PWWSWordNetSettings(search="upfront"), AssetConfig(), synonyms=synonyms)
     a, b = paper.attack(victim, example, 0), engine.attack(victim, example, 0)
     assert (a.status, a.adversarial, a.changes) == (b.status, b.adversarial, b.changes)
     assert b.forwards < a.forwards  # two saliency queries saved
+
+
+def reference_greedy_wir(victim, text: str, label: int, synonyms, stop: frozenset[str]):
+    """TextAttack's ``GreedyWordSwapWIR(wir_method="weighted-saliency")`` written out literally on a plain word
+    list (our departures: words are letter runs, stop-words case-insensitive, substitutes take the word's case).
+
+    Returns the substitutions ``{word index: substitute}``, success, whether some word's best swap was turned
+    down on the current text, every text the loop scored, and the saliency texts with their words."""
+    spans = [m.span() for m in re.finditer(r"[A-Za-z]+(?:'[A-Za-z]+)*", text)]
+    words = [text[a:b] for a, b in spans]
+
+    def build(subs):
+        out, last = [], 0
+        for i in sorted(subs):
+            a, b = spans[i]
+            w = subs[i]
+            w = w.upper() if len(words[i]) > 1 and words[i].isupper() else (
+                w[:1].upper() + w[1:] if words[i][:1].isupper() else w)
+            out += [text[last:a], w]
+            last = b
+        return "".join(out + [text[last:]])
+
+    scored: list[str] = [text]
+
+    def score(texts):  # TextAttack's untargeted goal score: 1 − p(gold)
+        scored.extend(texts)
+        return 1.0 - victim.predict_proba(texts)[:, label].astype(np.float64)
+
+    # TextAttack's word is a whole hyphenated compound ("year-end"), which has no single-word WordNet synonym
+    joined = {i for i, (a, b) in enumerate(spans) if re.search(r"\w-$", text[:a]) or re.match(r"-\w", text[b:])}
+    indices = [i for i, w in enumerate(words) if w.lower() not in stop and i not in joined]
+    unk = [text[:spans[i][0]] + victim.unk_token + text[spans[i][1]:] for i in indices]
+    saliency = score(unk)
+    soft = np.exp(saliency - saliency.max()) / np.exp(saliency - saliency.max()).sum()
+    delta = np.array([max(score([build({i: s}) for s in synonyms(words[i])]), default=0.0) for i in indices])
+    order = [indices[k] for k in np.argsort(-(soft * delta), kind="stable")]
+    subs: dict[int, str] = {}
+    cur = float(score([text])[0])
+    turned_down = False
+    for i in order:
+        cands = synonyms(words[i])
+        if not cands:
+            continue
+        results = sorted(zip(score([build({**subs, i: s}) for s in cands]), cands), key=lambda r: -r[0])
+        if results[0][0] > cur:
+            cur, subs[i] = results[0]
+            if int(victim.predict_proba([build(subs)])[0].argmax()) != label:
+                return subs, True, turned_down, scored, unk, [words[i] for i in indices]
+        else:
+            turned_down = True
+    return subs, False, turned_down, scored, unk, [words[i] for i in indices]
+
+
+def test_greedy_search_follows_textattacks_loop_on_a_real_model(victim, sst2_task):
+    from attacks.wordnet import stopwords
+
+    assets = AssetConfig.from_env()
+    greedy = PWWSWordNet(PWWSWordNetSettings(), assets)
+    upfront = PWWSWordNet(PWWSWordNetSettings(search="upfront"), assets)
+    outcomes = []
+    for example in sst2_task.test:
+        assert victim.visible_chars(example.text, 0) == len(example.text)  # every word can be attacked
+        result = greedy.attack(victim, example, 0)
+        if result.status == "skipped":
+            continue
+        victim.clear_cache()
+        subs, success, turned_down, scored, unk, unk_words = reference_greedy_wir(
+            victim, example.text, example.label, greedy.synonyms, stopwords(assets))
+        assert {c["index"]: c["substitute"] for c in result.changes} == subs
+        assert (result.status == "success") == success
+        # Queries: the distinct texts the search needs (saliency only for words with substitutes), the clean
+        # text, and the final prediction.
+        needed = {t for t in scored if victim.unk_token not in t} | {
+            t for t, w in zip(unk, unk_words) if greedy.synonyms(w)}
+        assert result.queries == len(needed) + 1
+        differs = any(d for _, _, d in outcomes) or result.changes != upfront.attack(victim, example, 0).changes
+        outcomes.append((success, turned_down, differs))
+    assert len(outcomes) >= 6
+    # The examples exercise both endings and a swap turned down on the current text, and on some of them the
+    # up-front search settles on other substitutions (so this test tells the two searches apart).
+    assert {s for s, _, _ in outcomes} == {True, False}
+    assert any(t for _, t, _ in outcomes) and outcomes[-1][2]
+
+
+def test_search_setting_is_validated():
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        PWWSWordNetSettings(search="beam").validate()
+    PWWSWordNetSettings(search="upfront").validate()
+
+
+def test_parts_of_hyphenated_compounds_are_not_attacked():
+    from attacks.pwws_wordnet import in_compound
+    from attacks.text import Words
+
+    words = Words.split("His year-end tour - AP - Colin's 1986-born son, well -made")
+    flagged = {words.word(i) for i in range(len(words)) if in_compound(words, i)}
+    assert flagged == {"year", "end", "born"}
