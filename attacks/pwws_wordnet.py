@@ -17,14 +17,18 @@ token)``, then every single substitution of every word scored on the clean text.
   until the label changes.
 
 Substitutes: every single-word WordNet lemma of the word's synsets (any part of speech), as TextAttack's
-``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches: words are runs of
-letters (:mod:`attacks.text`), so digits, markup and punctuation are never substituted (TextAttack's words
-include digits, e.g. ``15`` → ``XV``); stop-words are matched case-insensitively (TextAttack's
-``StopwordModification`` is case-sensitive, so a capitalised ``As`` may become ``arsenic`` there); substitutes
-take the original word's casing; words beyond the victim's truncation are not attacked (they cannot change
-the prediction). The parts of a hyphenated compound (``year-end``) are left alone, as in TextAttack, whose
-word is the whole compound (which WordNet rarely lists; our letter-run words would otherwise expose its
-parts, which made our search succeed where TextAttack's could not). Ren et al.'s named-entity substitution needs an NER tagger and is not implemented.
+``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches:
+
+* words are runs of letters (:mod:`attacks.text`): digits are never substituted (TextAttack's words include
+  them, e.g. ``15`` → ``XV``), and everything between words (punctuation, markup symbols, spacing) is kept
+  byte for byte;
+* the parts of a hyphenated compound (``year-end``) are left alone: TextAttack's word is the whole compound,
+  which WordNet rarely lists (exposing the parts made ours succeed where TextAttack could not);
+* stop-words are matched case-insensitively (TextAttack's ``StopwordModification`` is case-sensitive, so a
+  capitalised ``As`` may become ``arsenic`` there), and substitutes take the original word's casing;
+* words beyond the victim's truncation are not attacked (they cannot change the prediction).
+
+Ren et al.'s named-entity substitution needs an NER tagger and is not implemented.
 
 Queries are distinct texts scored per example (the engine's meaning). The greedy search's first word's
 candidates, and any word's while nothing has been kept yet, are texts of the candidate sweep and cost no

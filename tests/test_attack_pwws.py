@@ -232,3 +232,20 @@ def test_parts_of_hyphenated_compounds_are_not_attacked():
     words = Words.split("His year-end tour - AP - Colin's 1986-born son, well -made")
     flagged = {words.word(i) for i in range(len(words)) if in_compound(words, i)}
     assert flagged == {"year", "end", "born"}
+
+
+def test_greedy_search_batched_across_examples_matches_one_by_one():
+    from attacks.engine import attack_many
+
+    rng = np.random.default_rng(0)
+    weights = {w: [0.0, float(rng.normal(0.2, 1.0))] for w in VOCAB}
+    neighbours = CounterFitted({w: list(rng.choice(VOCAB[10:], size=3, replace=False)) for w in VOCAB[:10]})
+    weights["zu"] = [0.0, 10.0]  # no substitutes: texts with it hold their class harder
+    v = LexiconVictim(weights, [0.0, 0.0])
+    texts = [" ".join(rng.choice(VOCAB[:10], size=4, replace=False)) + " zu ." * (k % 2) for k in range(8)]
+    examples = [Example(f"u{k}", t, int(v.predict([t])[0])) for k, t in enumerate(texts)]
+    recipe = PWWSWordNet(PWWSWordNetSettings(), AssetConfig(), synonyms=neighbours)
+    single = [recipe.attack(v, ex, 0) for ex in examples]
+    batched = attack_many(recipe, v, examples, 0, width=4)
+    assert [{**a.to_json(), "seconds": 0} for a in single] == [{**b.to_json(), "seconds": 0} for b in batched]
+    assert {r.status for r in single} == {"success", "failed"}
