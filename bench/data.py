@@ -174,7 +174,7 @@ _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 def file_sha256(path: Path) -> str:
     """The sha256 of a file, computed once per (path, size, mtime) in a process."""
-    import hashlib
+    from bench.store import sha256_of
 
     try:
         stat = path.stat()
@@ -182,14 +182,10 @@ def file_sha256(path: Path) -> str:
         raise CorruptAssetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
         try:
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            _SHA_CACHE[key] = sha256_of(path)
         except OSError as exc:
             raise CorruptAssetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        _SHA_CACHE[key] = digest.hexdigest()
     return _SHA_CACHE[key]
 
 

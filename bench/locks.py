@@ -21,7 +21,8 @@ HEARTBEAT_SECONDS = 20.0
 STALE_AFTER_SECONDS = 300.0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -46,7 +47,7 @@ def is_stale(path: Path, stale_after: float = STALE_AFTER_SECONDS) -> bool:
         return False
     owner = read_owner(path)
     if owner and owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        if not _pid_alive(owner["pid"]):
+        if not pid_alive(owner["pid"]):
             return True
     return age > stale_after
 

@@ -9,7 +9,6 @@ Hugging Face encoder resolve by hub name or by local path. Resolution order for 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 from dataclasses import dataclass
@@ -125,11 +124,9 @@ def _swallow_missing(fn):
 
 @lru_cache(maxsize=16)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from bench.store import sha256_of
+
+    return sha256_of(Path(path))
 
 
 def fingerprint(model_dir: Path) -> str:

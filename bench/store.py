@@ -20,6 +20,15 @@ from bench.errors import BenchError
 SCHEMA_VERSION = 1
 
 
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes (read in 1 MiB blocks); OSError propagates."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 

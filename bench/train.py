@@ -30,7 +30,8 @@ from safetensors.torch import load_model, save_model
 from bench.classifier import Classifier, build_empty, load_pretrained
 from bench.config import Scale
 from bench.data import Example, TaskData
-from bench.store import atomic_write_json, config_hash
+from bench.locks import pid_alive
+from bench.store import atomic_write_json, config_hash, sha256_of
 from bench.victim import Victim, pick_device
 from methods.base import Batch, Method, TrainContext
 
@@ -333,7 +334,7 @@ class ModelCache:
             except OSError:
                 continue
             mine = tmp_host in ("", host) and pid.isdigit()
-            if (mine and not _alive(int(pid))) or age > 86400:
+            if (mine and not pid_alive(int(pid))) or age > 86400:
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed.append(tmp)
                 self.log(f"  model cache: removed {tmp} left by an interrupted save")
@@ -351,7 +352,7 @@ class ModelCache:
         for name in self.FILES:
             if not (path / name).exists():
                 return f"{name} is missing"
-            if not isinstance(expected, dict) or _sha256(path / name) != expected.get(name):
+            if not isinstance(expected, dict) or sha256_of(path / name) != expected.get(name):
                 return f"{name} does not match the sha256 in its manifest (truncated or corrupted)"
         return ""
 
@@ -395,7 +396,7 @@ class ModelCache:
         save_model(trained.model, str(tmp / "model.safetensors"))
         atomic_write_json(tmp / "train_log.json", trained.log)
         atomic_write_json(tmp / self.MANIFEST, {"train_key": key,
-                                                "sha256": {name: _sha256(tmp / name) for name in self.FILES}})
+                                                "sha256": {name: sha256_of(tmp / name) for name in self.FILES}})
         try:
             os.rename(tmp, final)
         except OSError:  # another runner finished the same model first: keep theirs
@@ -404,24 +405,6 @@ class ModelCache:
         return final
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def train_or_load(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
