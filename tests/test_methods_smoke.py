@@ -11,7 +11,10 @@ TINY = ["--set", "n_train=16", "--set", "n_dev=8", "--set", "n_test=3", "--set",
 
 
 def _records(folder):
-    return {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in folder.rglob("*.json"))}
+    """The result records under ``folder`` (not the model cache's logs and manifests, which may live below it)."""
+    from bench.store import load_records
+
+    return {r["config"]["method"]: r for r in load_records(folder)[0]}
 
 
 def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared):

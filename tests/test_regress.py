@@ -239,8 +239,12 @@ def _one_cell_reference(tmp_path: Path, method: str, attack: str = "pwws") -> Pa
     ref = tmp_path / "reference"
     ref.mkdir()
     (ref / GRID_FILE).write_text(yaml.safe_dump(grid))
-    shutil.copy(REFERENCE / TOLERANCE_FILE, ref / TOLERANCE_FILE)
     (record,) = [r for r in _reference_records() if r["cell"]["method"] == method and r["cell"]["attack"] == attack]
+    from bench.regress import metric_value
+
+    tolerances = yaml.safe_load((REFERENCE / TOLERANCE_FILE).read_text())  # less the terms this method lacks
+    (ref / TOLERANCE_FILE).write_text(yaml.safe_dump(
+        {k: v for k, v in tolerances.items() if metric_value(record, k) is not None}))
     src = record_path(REFERENCE / "records", record["cell"], record["cell_id"])
     dst = record_path(ref / "records", record["cell"], record["cell_id"])
     dst.parent.mkdir(parents=True)
@@ -249,6 +253,7 @@ def _one_cell_reference(tmp_path: Path, method: str, attack: str = "pwws") -> Pa
     return ref
 
 
+@pytest.mark.slow  # trains an adversarial model (about a minute and a half on 2 cores): run with -m slow
 def test_rift_with_the_infonce_sign_flipped_fails_regress(tmp_path, monkeypatch, capsys):
     """RIFT minimising Î(S;T|Y) instead of maximising it: accuracy at this size may not move, the bound does."""
     from methods.rift import RIFT
@@ -265,6 +270,7 @@ def test_rift_with_the_infonce_sign_flipped_fails_regress(tmp_path, monkeypatch,
     assert any(m.endswith("terms.info_bound") for m in _failed_metrics(out)), out
 
 
+@pytest.mark.slow  # trains an adversarial model: run with -m slow
 def test_adv_base_without_ascc_inner_steps_fails_regress(tmp_path, monkeypatch, capsys):
     """The ASCC search returning its random start (no inner steps): the adversary is gone, and regress says so."""
     import dataclasses
