@@ -12,6 +12,7 @@ METHOD_NAMES = {"standard": "Standard", "adv-base": "Adv-Base", "adv-ptwd": "Adv
                 # beyond the paper: the defences TextDefender (Li et al. 2021) found strongest
                 "freelb": "FreeLB", "freelb++": "FreeLB++", "infobert": "InfoBERT"}
 ATTACK_NAMES = {"genetic": "Genetic", "pwws": "PWWS", "deepwordbug": "DeepWordBug", "addsent": "AddSent",
+                "pwws-wordnet": "PWWS-WordNet",
                 "textfooler": "TextFooler"}
 MODEL_NAMES = {"bert-base-uncased": "BERT-base", "roberta-base": "RoBERTa-base", "minilm-l6": "MiniLM-L6",
                "mpnet-base": "MPNet-base"}
