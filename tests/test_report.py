@@ -42,7 +42,7 @@ def _real_records() -> list[dict]:
 
 
 def _scale_label() -> str:
-    """The scale label of the real records (e.g. "smoke (n_test=32, n_train=256)"), which derived records share."""
+    """The scale label of the real records (e.g. "smoke (n_train=128)"; test sizes are not part of it), which derived records share."""
     frame, _ = records_frame(REFERENCE)
     (label,) = set(frame["scale_label"])
     return label
@@ -195,6 +195,46 @@ def test_main_table_layout_and_values(derived_results):
     assert minilm["Adv-Base"][2].n == 1 and minilm["Adv-Base"][2].text.endswith("(n=1)")
     # β=5 (47.0 over 2 seeds) ties RIFT (45 + 0/2/4 → 47.0) at display precision: both bold
     assert minilm["Adv-Base (β=5)"][2].bold and minilm["RIFT"][2].bold and not minilm["Standard"][2].bold
+
+
+def _with_test_size(record: dict, results: Path, n_test: int) -> None:
+    """Rewrite a derived record as if its cell had been attacked on ``n_test`` examples (override and data)."""
+    old = record_path(results, record["cell"], record["cell_id"])
+    old.unlink()
+    examples_path(old).unlink()
+    record["cell"]["overrides"] = [o for o in record["cell"]["overrides"] if o[0] != "n_test"] + [["n_test", n_test]]
+    record["data"]["n_test"] = record["config"]["scale_settings"]["n_test"] = n_test
+    record["cell_id"] = config_hash(record["config"])
+    path = record_path(results, record["cell"], record["cell_id"])
+    atomic_write_json(path, record)
+    shutil.copy(examples_path(_real_record_file(_real_records()[0])), examples_path(path))
+
+
+def test_cells_attacked_on_different_test_sizes_share_a_table(tmp_path):
+    """One model's attacks on different numbers of examples (the study: PWWS 500, Genetic 100) are one table;
+    the same attack on two sizes stays apart, labelled with its size, never averaged into one cell."""
+    base = _real_records()[0]
+    sizes = {("pwws", 0): 500, ("pwws", 1): 500, ("genetic", 0): 100, ("genetic", 1): 100}
+    for (attack, seed), n in sizes.items():
+        clean, robust = 0.80 + 0.01 * seed + (0.05 if n == 100 else 0.0), 0.30 + 0.1 * seed
+        _with_test_size(derive(base, tmp_path, clean=clean, robust=robust, seed=seed, dataset="sst2",
+                               method="standard", attack=attack), tmp_path, n)
+    report = build_report(tmp_path)
+    (table,) = [t for t in report.tables if t.key.startswith("main-")]
+    assert table.columns == ["Clean", "Genetic", "PWWS"]
+    (block,) = table.blocks
+    cells = dict(block.rows)["Standard"]
+    assert (cells[2].mean, cells[2].n) == (pytest.approx(35.0), 2)
+    # clean accuracy per seed comes from the larger test set (PWWS's 500), not an average with Genetic's 100
+    assert cells[0].mean == pytest.approx(100 * statistics.mean([0.80, 0.81]))
+
+    extra = derive(base, tmp_path, clean=0.9, robust=0.9, seed=2, dataset="sst2", method="standard", attack="pwws")
+    _with_test_size(extra, tmp_path, 100)
+    (table,) = [t for t in build_report(tmp_path).tables if t.key.startswith("main-")]
+    assert table.columns == ["Clean", "Genetic", "PWWS (n_test=100)", "PWWS (n_test=500)"]
+    cells = dict(table.blocks[0].rows)["Standard"]
+    assert (cells[2].mean, cells[2].n) == (pytest.approx(90.0), 1)
+    assert (cells[3].mean, cells[3].n) == (pytest.approx(35.0), 2)
 
 
 def test_training_split_other_than_train_is_stated(derived_results):

@@ -229,7 +229,7 @@ def test_report_in_a_real_browser(browser, site):  # browser first: a missing br
     page.uncheck('input[data-toggle="paper"]')
 
     # an example page, reached by the leaderboard's link for SST-2 (reference row) under PWWS, seed 0
-    ref_row = page.locator('#leaderboard tbody tr[data-dataset="sst2"]').filter(has_text="n_test=32")
+    ref_row = page.locator('#leaderboard tbody tr[data-dataset="sst2"]').filter(has_text="n_train=128")
     ref_row.locator("td").nth(_column(page, "PWWS (%)")).locator("a", has_text="s0").click()
     page.wait_for_load_state()
     _check_loaded_example(page, watch, ids, shots, next(p for r, p in _read_records(results)

@@ -15,7 +15,7 @@ METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "me
 COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples", *METRICS,
            "rel_weight_distance", "cell_id",
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
-           "scale_label", "method_label", "attack_label", "method_overrides",
+           "scale_label", "method_label", "attack_label", "method_overrides", "attack_overrides",
            "n_train", "n_test", "train_pool_size", "epochs", "lr", "batch_size", "hparams", "train_key", "selected_dev_accuracy",
            # the resolved configuration, for `--compare paper`'s list of differences
            "scale_settings", "attack_settings", "max_length",
@@ -47,9 +47,12 @@ def _row(record: dict, path: Path) -> dict:
         "seed": cell["seed"], "scale": cell["scale"], "train_split": data.get("train_split"),
         "n_examples": m.get("n_examples"), **{k: m.get(k) for k in METRICS},
         "rel_weight_distance": training.get("selected_rel_weight_distance"), "cell_id": record["cell_id"],
-        "scale_label": with_variant(cell["scale"], groups["scale"]),
+        # n_test is an evaluation size, not a training setting: cells of one model attacked on different numbers
+        # of examples share a table (see _separate_test_sizes)
+        "scale_label": with_variant(cell["scale"], [(k, v) for k, v in groups["scale"] if k != "n_test"]),
         "method_label": with_variant(cell["method"], groups["method"]),
         "attack_label": with_variant(cell["attack"], groups["attack"]),
+        "attack_overrides": tuple(groups["attack"]),
         "method_overrides": tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in groups["method"])),
         "n_train": data.get("n_train"), "n_test": data.get("n_test"), "train_pool_size": data.get("train_pool_size"),
         "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
@@ -66,11 +69,24 @@ def _load(results: Path) -> tuple[list[tuple[dict, Path]], list[str]]:
     return load_records_with_paths(results, with_failures=True)
 
 
+def separate_test_sizes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Where one (dataset, scale, attack) was run on more than one test size, add ``n_test`` to those attack
+    labels, so that a table never averages cells attacked on different examples into one number."""
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    for _, group in frame.groupby(["dataset", "scale_label", "attack_label"], sort=False, dropna=False):
+        if group["n_test"].nunique(dropna=False) > 1:
+            frame.loc[group.index, "attack_label"] = [
+                with_variant(r.attack, [*r.attack_overrides, ("n_test", r.n_test)]) for r in group.itertuples()]
+    return frame
+
+
 def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
     """All valid records under ``results`` as a frame, plus one message per skipped (corrupt/foreign) file and
     per failed cell."""
     loaded, problems = _load(results)
-    return pd.DataFrame([_row(r, p) for r, p in loaded], columns=COLUMNS), problems
+    return separate_test_sizes(pd.DataFrame([_row(r, p) for r, p in loaded], columns=COLUMNS)), problems
 
 
 def steps_frame(results: Path) -> pd.DataFrame:

@@ -55,8 +55,10 @@ def overrides_sort_key(overrides: Iterable[tuple[str, object]]) -> tuple:
 
 
 def clean_per_seed(group: pd.DataFrame) -> pd.Series:
-    """Clean accuracy of each trained model (a seed): its attacks share the model and the test examples."""
-    return group.groupby("seed")["clean_accuracy"].mean()
+    """Clean accuracy of each trained model (a seed), on its largest test set: its attacks share the model, and
+    those with the same test size share the test examples."""
+    largest = group[group["n_test"] == group.groupby("seed")["n_test"].transform("max")]
+    return largest.groupby("seed")["clean_accuracy"].mean()
 
 
 def _setting_notes(frame: pd.DataFrame) -> list[str]:
