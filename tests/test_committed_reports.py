@@ -1,0 +1,29 @@
+"""The committed study reports are what `bench report` renders from the committed records (issue 11: a clean
+clone renders the same tables as committed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.report.build import build_report, render
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = sorted(p for p in (ROOT / "results" / "study").rglob("report/report.md") if (p.parent.parent / "runs").is_dir())
+
+
+def test_there_is_a_committed_study_report():
+    assert REPORTS, "no committed study report (results/study/**/report/report.md beside a runs/ folder)"
+
+
+@pytest.mark.parametrize("report_md", REPORTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_markdown_report_matches_its_records(report_md: Path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the report names its results folder as given on the command line
+    runs = (report_md.parent.parent / "runs").relative_to(ROOT)
+    report = build_report(runs, "paper", None)
+    assert not [m for m in report.messages if "skipped" in m.lower()], report.messages
+    text = render(report, "markdown", False, [], report_md.parent.relative_to(ROOT))
+    assert text == report_md.read_text(encoding="utf-8"), (
+        f"{report_md.relative_to(ROOT)} differs from what its records render; re-render it with "
+        f"bench report --results {runs} --compare paper --out {report_md.relative_to(ROOT)}")
