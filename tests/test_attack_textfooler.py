@@ -166,3 +166,25 @@ def test_real_run_respects_the_similarity_threshold(victim, sst2_task, assets):
                 assert float(angular(sims[1] @ sims[0])) >= 0.840845057 - 1e-9
         checked += 1
     assert checked >= 1, "no example attacked"
+
+
+def test_sentence_encoder_uses_the_runs_thread_count(monkeypatch):
+    """The USE's BLAS threads follow the run (torch's thread count), not the package's default of 4, which
+    oversubscribes a small machine (benchmarks/bench_similarity.py)."""
+    import torch
+
+    from attacks import similarity
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert similarity.blas_threads() == 1
+        torch.set_num_threads(2)
+        assert similarity.blas_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    if similarity.available():
+        similarity._encoder.cache_clear()
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+        assert similarity._encoder().threads == 1
+        similarity._encoder.cache_clear()
