@@ -41,9 +41,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from attacks.text import WORD_RE, get_field, with_field
+from bench.text import WORD_RE, get_field, with_field
 from bench.registry import ATTACKS
 
 SUBJECTS = ("stapler", "toaster", "thermostat", "umbrella", "lawnmower", "doorknob", "teaspoon", "mailbox",

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.charedits import EDITS, levenshtein
 from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from attacks.text import with_field
+from bench.text import with_field
 from bench.registry import ATTACKS
 
 SCORINGS = ("combined", "replace-one", "head", "tail")

@@ -24,8 +24,8 @@ from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 
-from attacks.base import AttackContext, AttackRecipe, AttackResult, Outcome, final_result, skipped_result
-from attacks.text import Words, get_field
+from bench.attack import AttackContext, AttackRecipe, AttackResult, Outcome, final_result, skipped_result
+from bench.text import Words, get_field
 from bench.data import Example, TextInput
 from bench.victim import Victim
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from attacks.synonyms import counterfitted
+from bench.synonyms import counterfitted
 from bench.registry import ATTACKS
 
 Assign = dict[int, str]

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from attacks.base import AttackContext, AttackRecipe, Outcome
+from bench.attack import AttackContext, AttackRecipe, Outcome
 from attacks.engine import example_seed
-from attacks.text import Words, get_field
+from bench.text import Words, get_field
 from bench.data import Example, TextInput
 from bench.errors import AssetError, BenchError
 from bench.registry import ATTACKS

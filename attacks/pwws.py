@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Limits, Search
-from attacks.synonyms import counterfitted
-from attacks.text import with_field
+from bench.synonyms import counterfitted
+from bench.text import with_field
 from bench.registry import ATTACKS
 
 

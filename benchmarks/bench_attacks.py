@@ -169,7 +169,7 @@ def textattack_attack(pair: str, victim, assets, padding: str = "dynamic"):
     from textattack.search_methods import AlzantotGeneticAlgorithm
     from textattack.transformations import WordSwap
 
-    from attacks.synonyms import counterfitted
+    from bench.synonyms import counterfitted
 
     synonyms = counterfitted(assets)
 

@@ -15,7 +15,7 @@ from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
 from methods.adv_base import AdvBase, AdvHparams
-from methods.base import TrainContext
+from bench.method import TrainContext
 from methods.mixout import apply_mixout
 
 

@@ -26,7 +26,7 @@ from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams
-from methods.base import Batch
+from bench.method import Batch
 
 
 def weight_distance(params: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], eps: float = 1e-10) -> torch.Tensor:

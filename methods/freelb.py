@@ -41,8 +41,8 @@ from bench.classifier import Classifier
 from bench.data import Example
 from bench.errors import ConfigError
 from bench.registry import METHODS
-from methods import ascc
-from methods.base import Batch, Method, TrainContext
+from bench import ascc
+from bench.method import Batch, Method, TrainContext
 
 SELECTIONS = ("ascc", "clean")
 
@@ -140,14 +140,8 @@ class FreeLB(Method):
         #: per call of :meth:`loss`: the adversarial loss and each example's ‖δ‖_F at every ascent step
         self.trace: list[tuple[float, torch.Tensor]] = []
         if hparams.selection == "ascc":
-            from attacks.synonyms import counterfitted
-            from bench.assets import AssetConfig
-
-            self.selection_metric = "dev_ascc_robust_accuracy"
-            synonyms = counterfitted(context.assets if context.assets is not None else AssetConfig.from_env())
-            field = 1 if context.spec.attack_field == "text_pair" else 0
-            self.dev_aligner = ascc.aligner_for(context.tokenizer, synonyms, field, context.max_length,
-                                                ascc.ASCCConfig().max_candidates)
+            self.selection_metric = ascc.DevSelection.metric
+            self.selection = ascc.DevSelection(context)
 
     @classmethod
     def check_config(cls, hparams: FreeLBHparams, spec: Any, batch_size: int) -> None:
@@ -215,7 +209,7 @@ class FreeLB(Method):
         """Robust dev accuracy under the ``ascc`` attack (``selection=ascc``) or the clean dev accuracy."""
         if self.hparams.selection == "clean":
             return clean_accuracy
-        return ascc.robust_accuracy(victim, dev, self.dev_aligner, ascc.ASCCConfig(), seed=0)
+        return self.selection.score(victim, dev)
 
 
 @METHODS.register("freelb++", "FreeLB++ (TextDefender): FreeLB with 10 ascent steps and no norm bound")

