@@ -293,7 +293,7 @@ def insert_at(text: str, position: int, sentence: str) -> str:
 
 
 @ATTACKS.register("addsent", "AddSent for classification: insert one label-preserving distractor sentence "
-                  "(unrelated subject, antonyms), adversarially chosen")
+                  "(unrelated subject, antonyms), adversarially chosen", display="AddSent", rank=3)
 class AddSent(EngineRecipe):
     Settings = AddSentSettings
 

@@ -84,7 +84,7 @@ def word_scores(ctx: AttackContext, positions: list[int], scoring: str, tail_wei
 
 
 @ATTACKS.register("deepwordbug", "DeepWordBug (Gao et al. 2018): replace-one word score (attack.scoring=combined: "
-                  "head + tail), four character edits, Levenshtein budget 30")
+                  "head + tail), four character edits, Levenshtein budget 30", display="DeepWordBug", rank=2)
 class DeepWordBug(EngineRecipe):
     Settings = DeepWordBugSettings
 

@@ -304,7 +304,7 @@ def _raise_if_success(pop: list[tuple[Assign, np.ndarray]], y: int) -> None:
 
 
 @ATTACKS.register("genetic", "Genetic attack, paper protocol: counter-fitted neighbours, LM window filter, "
-                  "population 60, 40 generations")
+                  "population 60, 40 generations", display="Genetic", rank=0)
 class GeneticPaper(Genetic):
     Settings = GeneticSettings
 

@@ -60,7 +60,8 @@ class PWWSSettings:
             raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
 
 
-@ATTACKS.register("pwws", "PWWS, paper protocol: UNK saliency, counter-fitted neighbours, weighted greedy substitution")
+@ATTACKS.register("pwws", "PWWS, paper protocol: UNK saliency, counter-fitted neighbours, weighted greedy substitution",
+                  display="PWWS", rank=1)
 class PWWS(EngineRecipe):
     """The paper's search, written for the shared engine (so it also batches across examples on a GPU).
 

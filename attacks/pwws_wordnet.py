@@ -132,7 +132,7 @@ class PWWSSearch(EngineRecipe):
 
 
 @ATTACKS.register("pwws-wordnet", "PWWS with WordNet synonyms (Ren et al. 2019), TextAttack's greedy search by "
-                  "default (attack.search=upfront: the paper's); stop-words unchanged")
+                  "default (attack.search=upfront: the paper's); stop-words unchanged", display="PWWS-WordNet", rank=4)
 class PWWSWordNet(PWWSSearch):
     Settings = PWWSWordNetSettings
     edits_visible_words_only = True

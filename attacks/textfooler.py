@@ -167,7 +167,8 @@ def _embedding_neighbours(path: str, k: int, min_cos: float) -> EmbeddingNeighbo
     return EmbeddingNeighbours(Path(path), k, min_cos)
 
 
-@ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy")
+@ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy",
+                  display="TextFooler", rank=5, beyond_paper=True)
 class TextFooler(EngineRecipe):
     Settings = TextFoolerSettings
     edits_visible_words_only = True

@@ -124,7 +124,8 @@ def _cmd_list(what: str) -> int:
             continue
         print(f"{name}:")
         for entry in registry.entries():
-            print(f"  {entry.name:<20} {entry.description}")
+            shown = f" [{entry.display}]" if entry.display != entry.name else ""
+            print(f"  {entry.name:<20} {entry.description}{shown}")
             params = getattr(entry.obj, "Hparams", None) or getattr(entry.obj, "Settings", None)
             if params is not None and dataclasses.fields(params):
                 values = ", ".join(f"{f.name}={getattr(params(), f.name)!r}" for f in dataclasses.fields(params))

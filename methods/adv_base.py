@@ -71,7 +71,8 @@ def kl_div(clean_logits: torch.Tensor, adv_logits: torch.Tensor) -> torch.Tensor
     return (logp.exp() * (logp - F.log_softmax(adv_logits, -1))).sum(-1).mean()
 
 
-@METHODS.register("adv-base", "CE + β·KL(p(x)‖p(x̃)) against the ASCC synonym-hull adversary; dev selection by ascc robust acc.")
+@METHODS.register("adv-base", "CE + β·KL(p(x)‖p(x̃)) against the ASCC synonym-hull adversary; dev selection by ascc robust acc.",
+                  display="Adv-Base", rank=1)
 class AdvBase(Method):
     Hparams = AdvHparams
     class_balanced_batches: ClassVar[bool] = True

@@ -29,7 +29,8 @@ class MixoutHparams(AdvHparams):
             raise ConfigError("method.mixout_p must be in [0, 1)")
 
 
-@METHODS.register("adv-mixout", "Adv-Base + Mixout(p) towards the pre-trained weights on every encoder Linear")
+@METHODS.register("adv-mixout", "Adv-Base + Mixout(p) towards the pre-trained weights on every encoder Linear", display="Adv-Mixout",
+                  rank=3)
 class AdvMixout(AdvBase):
     Hparams = MixoutHparams
 

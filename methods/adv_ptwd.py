@@ -50,7 +50,8 @@ class PTWDHparams(AdvHparams):
             raise ConfigError("method.lam must be ≥ 0")
 
 
-@METHODS.register("adv-ptwd", "Adv-Base + λ·‖θ−θ₀‖₂ over the encoder (unsquared, as in the paper code)")
+@METHODS.register("adv-ptwd", "Adv-Base + λ·‖θ−θ₀‖₂ over the encoder (unsquared, as in the paper code)",
+                  display="Adv-PTWD", rank=2)
 class AdvPTWD(AdvBase):
     Hparams = PTWDHparams
 

@@ -130,7 +130,8 @@ def forward_embeds(model: Classifier, batch: Batch, embeds: torch.Tensor, hidden
     return Pass(model.head(features), features, out.hidden_states[0] if hidden else None)
 
 
-@METHODS.register("freelb", "FreeLB: K-step PGD on the input embeddings in a Frobenius ball, gradients accumulated over the steps")
+@METHODS.register("freelb", "FreeLB: K-step PGD on the input embeddings in a Frobenius ball, gradients accumulated over the steps",
+                  display="FreeLB", rank=6, beyond_paper=True)
 class FreeLB(Method):
     Hparams = FreeLBHparams
 
@@ -212,7 +213,8 @@ class FreeLB(Method):
         return self.selection.score(victim, dev)
 
 
-@METHODS.register("freelb++", "FreeLB++ (TextDefender): FreeLB with 10 ascent steps and no norm bound")
+@METHODS.register("freelb++", "FreeLB++ (TextDefender): FreeLB with 10 ascent steps and no norm bound",
+                  display="FreeLB++", rank=7, beyond_paper=True)
 class FreeLBPlus(FreeLB):
     Hparams = FreeLBPlusHparams
 

@@ -101,7 +101,8 @@ def anchored_positions(grad_norms: torch.Tensor, cl: float, ch: float) -> torch.
     return order[math.ceil(n * cl):math.ceil(n * ch)]
 
 
-@METHODS.register("infobert", "InfoBERT: FreeLB + β·information bottleneck + α·anchored-feature InfoNCE")
+@METHODS.register("infobert", "InfoBERT: FreeLB + β·information bottleneck + α·anchored-feature InfoNCE",
+                  display="InfoBERT", rank=8, beyond_paper=True)
 class InfoBERT(FreeLB):
     Hparams = InfoBERTHparams
 

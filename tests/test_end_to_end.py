@@ -1,10 +1,12 @@
 """The whole path on real data: bench run → records → bench report, then a rerun that does no work."""
 
 import json
+from pathlib import Path
 
 from bench.cli import main
 from bench.store import load_records, read_jsonl
 
+REPO = Path(__file__).resolve().parent.parent
 SMALL = ["--set", "n_train=64", "--set", "n_dev=16", "--set", "n_test=6", "--set", "epochs=1"]
 
 
@@ -25,6 +27,13 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     assert rec["provenance"]["packages"]["torch"].startswith("2.13.0")
     assert rec["training"]["epoch_log"][0]["rel_weight_distance"] > 0
     assert set(rec["provenance"]) >= {"git", "hardware", "started", "finished", "wall_seconds"}
+    # the record the runner builds has the committed reference records' structure, key for key
+    (committed,) = (REPO / "results" / "reference" / "records" / "sst2" / "minilm-l6" / "standard" / "pwws").glob("*.json")
+    reference = json.loads(committed.read_text())
+    assert set(rec) == set(reference)
+    for section in ("cell", "config", "metrics", "training", "data", "model", "attack", "provenance"):
+        assert set(rec[section]) == set(reference[section]), section
+    assert set(rec["config"]["scale_settings"]) == set(reference["config"]["scale_settings"])
 
     capsys.readouterr()
     assert main(["report", "--results", str(results)]) == 0
