@@ -86,7 +86,7 @@ class AddSentSettings:
     max_sources: int = 8  # source sentences used (those with the most antonym swaps first)
     antonyms: bool = True
     seed: int = 0
-    query_budget: int = 0
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:

@@ -46,7 +46,7 @@ class DeepWordBugSettings:
     max_edit_distance: int = 30  # Levenshtein budget over the whole text; 0 = unlimited
     skip_stopwords: bool = True
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:

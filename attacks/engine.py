@@ -42,7 +42,8 @@ class Exhausted(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-example limits. ``query_budget``: distinct texts scored (0 = none); ``time_limit_s``: seconds (0 = none)."""
+    """Per-example limits. ``query_budget``: distinct texts scored, the clean prediction included (0 = none; the
+    one meaning of the setting, :data:`bench.attack.QUERY_BUDGET`); ``time_limit_s``: seconds (0 = none)."""
 
     query_budget: int = 0
     time_limit_s: float = 0.0

@@ -54,7 +54,7 @@ class GeneticSettings:
     temperature: float = 0.3
     skip_stopwords: bool = False
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0  # per example; 0 = unlimited
 
     def validate(self) -> None:

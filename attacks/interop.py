@@ -52,7 +52,7 @@ OPENATTACK_ATTACKERS = {
 
 @dataclass(frozen=True)
 class InteropSettings:
-    query_budget: int = 0  # passed to the library's goal function (TextAttack); 0 = unlimited
+    query_budget: int = 0  # TextAttack's goal function: distinct texts scored (it caches), as bench.attack.QUERY_BUDGET
     seed: int = 0
 
     def validate(self) -> None:

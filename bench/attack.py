@@ -20,6 +20,10 @@ from bench.record import ExampleLine
 from bench.victim import Victim
 from bench.text import Words, get_field, with_field
 
+#: what an attack's ``query_budget`` setting counts, the same for every recipe (``bench list attacks`` says it)
+QUERY_BUDGET = ("query_budget counts model queries per example as distinct texts scored, the clean prediction "
+                "included (a text scored again is answered from memory and not counted); 0 = unlimited")
+
 SUCCESS = "success"
 FAILED = "failed"
 SKIPPED = "skipped"  # the clean prediction was already wrong: nothing to attack

@@ -130,6 +130,10 @@ def _cmd_list(what: str) -> int:
             if params is not None and dataclasses.fields(params):
                 values = ", ".join(f"{f.name}={getattr(params(), f.name)!r}" for f in dataclasses.fields(params))
                 print(f"  {'':<20} settings: {values}")
+        if name == "attacks":
+            from bench.attack import QUERY_BUDGET
+
+            print(f"  ({QUERY_BUDGET})")
     if what in ("all", "scales"):
         from bench.config import BATCH_SIZES, MAX_LENGTHS
 

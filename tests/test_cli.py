@@ -55,6 +55,24 @@ def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "query_budget=0" in out and "scales:" in out and "minilm-l6" in out
+    assert "query_budget counts model queries per example as distinct texts scored" in out
+    assert "Adv-Base" in out  # the display names of the registrations
+
+
+def test_every_query_budget_counts_distinct_texts(victim, sst2_task, assets):
+    """Every recipe with a query_budget stops within it, counted as distinct texts scored for the example (the
+    record's ``queries`` counts the same texts, plus the final prediction)."""
+    import dataclasses
+
+    from bench.registry import ATTACKS
+
+    examples = sst2_task.test[:3]
+    for entry in ATTACKS.entries():
+        if "query_budget" not in {f.name for f in dataclasses.fields(entry.obj.Settings)}:
+            continue
+        settings = dataclasses.replace(entry.obj.Settings(), query_budget=12)
+        for result in entry.obj(settings, assets).attack_all(victim, examples, 0):
+            assert result.queries <= 12 + 1, (entry.name, result.queries, result.reason)
 
 
 @pytest.mark.parametrize("grid_text, expected", [
