@@ -6,7 +6,7 @@ the norm taken over all encoder parameters at once and *not* squared, as in the 
 adds 1e-10 under the square root so the gradient exists at θ = θ₀; so do we). The head is not
 pulled: it has no pre-trained value.
 
-λ is not given in the paper or its code. The default 0.01 comes from a small sweep (README, "Adv-PTWD
+λ is not given in the paper or its code. The default 0.01 comes from a small sweep (docs/methods.md, "Adv-PTWD
 λ"): SST-2, all-MiniLM-L6-v2, smoke scale (512 training examples, 2 epochs, lr 1e-4), seed 0, 200 dev
 examples, λ ∈ {0, 0.01, 0.1, 1}, judged by this family's model-selection score (dev accuracy under
 ``ascc``). Robust dev accuracy 0.550 / 0.535 / 0.475 / 0.235 and final ‖θ−θ₀‖/‖θ₀‖ 0.0066 / 0.0057 /
