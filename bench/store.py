@@ -115,25 +115,14 @@ class CellFiles:
     def of(cls, results: Path, config: dict[str, Any], cell_id: str) -> "CellFiles":
         return cls(cell_id, config, record_path(results, config, cell_id))
 
-    @property
-    def examples(self) -> Path:
-        return examples_path(self.record)
+    def beside(self, suffix: str) -> Path:
+        return sibling(self.record, suffix)
 
-    @property
-    def partial(self) -> Path:
-        return sibling(self.record, PARTIAL_SUFFIX)
-
-    @property
-    def lock(self) -> Path:
-        return sibling(self.record, LOCK_SUFFIX)
-
-    @property
-    def failed(self) -> Path:
-        return sibling(self.record, FAILED_SUFFIX)
-
-    @property
-    def log(self) -> Path:
-        return sibling(self.record, LOG_SUFFIX)
+    examples = property(lambda self: self.beside(EXAMPLES_SUFFIX), doc="the examples file")
+    partial = property(lambda self: self.beside(PARTIAL_SUFFIX), doc="the examples checkpoint")
+    lock = property(lambda self: self.beside(LOCK_SUFFIX), doc="the runner's claim")
+    failed = property(lambda self: self.beside(FAILED_SUFFIX), doc="the failure note")
+    log = property(lambda self: self.beside(LOG_SUFFIX), doc="the cell's log")
 
     def write_failure(self, error: str, traceback: str | None = None) -> None:
         """The ``.failed.json`` note of a cell that raised (read back by :func:`failed_note`)."""

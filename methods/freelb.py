@@ -31,6 +31,7 @@ code do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,12 +65,19 @@ class FreeLBHparams:
             raise ConfigError(f"method.selection must be one of {', '.join(SELECTIONS)}")
 
 
-@dataclass(frozen=True)
-class FreeLBPlusHparams(FreeLBHparams):
-    adv_steps: int = 10
-    adv_lr: float = 0.03
-    adv_init_mag: float = 0.05
-    adv_max_norm: float = 0.0
+def ascent_preset(name: str, module: str, **defaults: Any) -> type:
+    """:class:`FreeLBHparams` with other ascent defaults (K, η, m, ε): the hyperparameter class of a FreeLB-family
+    method (same fields, so the same record keys)."""
+    types = {f.name: f.type for f in dataclasses.fields(FreeLBHparams)}
+    cls = dataclasses.make_dataclass(name, [(k, types[k], dataclasses.field(default=v)) for k, v in defaults.items()],
+                                     bases=(FreeLBHparams,), frozen=True)
+    cls.__module__ = module  # importable by name (pickled with a resolved cell)
+    return cls
+
+
+#: TextDefender's trainer defaults with K raised (see the module docstring)
+FreeLBPlusHparams = ascent_preset("FreeLBPlusHparams", __name__, adv_steps=10, adv_lr=0.03, adv_init_mag=0.05,
+                                  adv_max_norm=0.0)
 
 
 def init_delta(mask: torch.Tensor, dim: int, magnitude: float, dtype: torch.dtype) -> torch.Tensor:
@@ -143,6 +151,10 @@ class FreeLB(Method):
         if hparams.selection == "ascc":
             self.selection_metric = ascc.DevSelection.metric
             self.selection = ascc.DevSelection(context)
+        self.setup(model, context)
+
+    def setup(self, model: Classifier, context: TrainContext) -> None:
+        """What a FreeLB-family method adds to FreeLB's state (InfoBERT: its critic); FreeLB adds nothing."""
 
     @classmethod
     def check_config(cls, hparams: FreeLBHparams, spec: Any, batch_size: int) -> None:
