@@ -18,7 +18,7 @@ from bench.report.tables import attack_display, method_display
 from bench.record import CellRecord
 from bench.store import read_jsonl
 
-# The attacks' word definition (attacks/text.py: runs of ASCII letters with inner apostrophes); a change's
+# The attacks' word definition (bench/text.py: runs of ASCII letters with inner apostrophes); a change's
 # "index" counts these words in the attacked field.
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 STATUS_ORDER = {"success": 0, "failed": 1, "skipped": 2}
