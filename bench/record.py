@@ -26,10 +26,11 @@ class CorruptRecord(BenchError):
 
 
 def doc(text: str, default: Any = None, *, factory: Any = None, section: type | None = None,
-        optional: bool = False) -> Any:
+        optional: bool = False, types: tuple[type, ...] = ()) -> Any:
     """A documented field. ``section``: the value is that :class:`Section`; ``optional``: left out of the JSON
-    when None (a key some records have and others do not)."""
-    meta = {"doc": text, "section": section, "optional": optional}
+    when None (a key some records have and others do not); ``types``: the JSON types a value must have where
+    it is checked (:meth:`ExampleLine.problem`)."""
+    meta = {"doc": text, "section": section, "optional": optional, "types": types}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -41,6 +42,7 @@ class Section:
 
     #: the keys every record must have (a file without one is corrupt)
     required: ClassVar[tuple[str, ...]] = ()
+    what: ClassVar[str] = "record"
 
     def __post_init__(self) -> None:
         self._present: tuple[str, ...] | None = None  # the keys a file had (None: built here, all of them)
@@ -55,7 +57,7 @@ class Section:
             raise CorruptRecord(f"{where}: expected a JSON object, got {type(data).__name__}")
         missing = [k for k in cls.required if k not in data]
         if missing:
-            raise CorruptRecord(f"{where}: not a rift-bench record (needs keys {', '.join(cls.required)})")
+            raise CorruptRecord(f"{where}: not a rift-bench {cls.what} (needs keys {', '.join(cls.required)})")
         known = {f.name: f for f in cls.documented()}
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
@@ -124,7 +126,7 @@ class Metrics(Section):
     accuracy_under_attack: float | None = doc("(n_attacked − n_success) / n_examples (the paper's metric)")
     attack_success_rate: float | None = doc("n_success / n_attacked")
     mean_perturbed_pct: float | None = doc("mean % of words changed, over successful attacks")
-    mean_queries: float | None = doc("mean model queries per attacked example (every text scored, repeats included)")
+    mean_queries: float | None = doc("mean model queries per attacked example (``queries`` of its examples)")
     mean_forwards: float | None = doc("mean texts actually run through the model per attacked example (cache misses)")
     seconds_per_example: float | None = doc("mean wall time per tested example")
     mean_similarity: float | None = doc("mean USE similarity over successful attacks (``--similarity``), else null")
@@ -238,29 +240,53 @@ class CellRecord(Section):
 
 @dataclass
 class ExampleLine(Section):
-    """One attacked example: a line of ``<cell-id>.examples.jsonl``."""
+    """One attacked example: a line of ``<cell-id>.examples.jsonl`` (and of a cell's checkpoint)."""
 
-    uid: str | None = doc("the example's id in its split")
-    label: int | None = doc("gold label")
-    status: str | None = doc("``success`` (prediction flipped), ``failed``, or ``skipped`` (clean prediction wrong)")
-    original: Any = doc("the clean input: a text, or ``[text, text_pair]``")
-    adversarial: Any = doc("the attacked input, same shape")
-    original_pred: int | None = doc("clean prediction")
-    original_probs: list = doc("clean class probabilities", factory=list)
-    final_pred: int | None = doc("prediction on the adversarial input")
-    final_probs: list = doc("class probabilities on the adversarial input", factory=list)
-    n_words: int | None = doc("words of the attacked field")
-    words_changed: int | None = doc("words the attack changed")
+    required: ClassVar[tuple[str, ...]] = ("uid", "label", "status", "original", "adversarial", "original_pred",
+                                           "original_probs", "final_pred", "final_probs", "n_words",
+                                           "words_changed", "changes", "queries", "forwards", "seconds")
+    what: ClassVar[str] = "example line"
+    STATUSES: ClassVar[tuple[str, ...]] = ("success", "failed", "skipped")
+
+    uid: str | None = doc("the example's id in its split", types=(str,))
+    label: int | None = doc("gold label", types=(int,))
+    status: str | None = doc("``success`` (prediction flipped), ``failed``, or ``skipped`` (clean prediction wrong)",
+                             types=(str,))
+    original: Any = doc("the clean input: a text, or ``[text, text_pair]``", types=(str, list))
+    adversarial: Any = doc("the attacked input, same shape", types=(str, list))
+    original_pred: int | None = doc("clean prediction", types=(int,))
+    original_probs: list = doc("clean class probabilities", factory=list, types=(list,))
+    final_pred: int | None = doc("prediction on the adversarial input", types=(int,))
+    final_probs: list = doc("class probabilities on the adversarial input", factory=list, types=(list,))
+    n_words: int | None = doc("words of the attacked field", types=(int,))
+    words_changed: int | None = doc("words the attack changed", types=(int,))
     changes: list = doc("the edits: ``{index, original, substitute}`` (some recipes add their own keys)",
-                        factory=list)
-    queries: int | None = doc("model queries of this example (every text scored, repeats included)")
-    forwards: int | None = doc("texts actually run through the model (cache misses)")
-    seconds: float | None = doc("wall time of this example")
+                        factory=list, types=(list,))
+    queries: int | None = doc("inputs the recipe asked the victim to score for this example, the clean and final "
+                              "predictions included (engine recipes ask each distinct text once)", types=(int,))
+    forwards: int | None = doc("texts actually run through the model (cache misses)", types=(int,))
+    seconds: float | None = doc("wall time of this example", types=(int, float))
     reason: str | None = doc("why the search stopped")
     perturbed_fraction: float | None = doc("words_changed / n_words")
     similarity: float | None = doc("USE similarity of adversarial to original (``--similarity``, successes)",
                                    optional=True)
     extra: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def problem(cls, obj: Any) -> str:
+        """Why ``obj`` is not an example line ("" when it is one): the checkpoint's test of a line on resume."""
+        if not isinstance(obj, dict):
+            return f"a JSON {type(obj).__name__}, not an example row"
+        missing = [k for k in cls.required if k not in obj]
+        if missing:
+            return f"an example row without {', '.join(missing)}"
+        typed = {f.name: f.metadata["types"] for f in cls.documented() if f.name in cls.required}
+        wrong = [k for k, types in typed.items() if not isinstance(obj[k], types) or isinstance(obj[k], bool)]
+        if wrong:
+            return f"an example row with a wrong type for {', '.join(wrong)}"
+        if obj["status"] not in cls.STATUSES:
+            return f"an example row with status {obj['status']!r}"
+        return ""
 
 
 SECTIONS: tuple[type[Section], ...] = (CellRecord, CellKey, ResolvedConfig, Metrics, Training, DataInfo, ModelInfo,

@@ -117,3 +117,8 @@ def test_records_load_together_with_the_report(tmp_path):
     records, _ = load_records(tmp_path)
     assert len(frame) == len(records) == len(RECORD_FILES)
     assert not [p for p in problems if p.startswith("skipped")]
+    from bench.report.build import build_report, render
+
+    report = build_report(tmp_path)
+    text = render(report, "markdown")
+    assert "Standard" in text and "Adv-Base" in text
