@@ -41,9 +41,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from attacks.text import WORD_RE, get_field, with_field
+from bench.text import WORD_RE, get_field, with_field
 from bench.registry import ATTACKS
 
 SUBJECTS = ("stapler", "toaster", "thermostat", "umbrella", "lawnmower", "doorknob", "teaspoon", "mailbox",
@@ -86,7 +86,7 @@ class AddSentSettings:
     max_sources: int = 8  # source sentences used (those with the most antonym swaps first)
     antonyms: bool = True
     seed: int = 0
-    query_budget: int = 0
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:
@@ -293,7 +293,7 @@ def insert_at(text: str, position: int, sentence: str) -> str:
 
 
 @ATTACKS.register("addsent", "AddSent for classification: insert one label-preserving distractor sentence "
-                  "(unrelated subject, antonyms), adversarially chosen")
+                  "(unrelated subject, antonyms), adversarially chosen", display="AddSent", rank=3)
 class AddSent(EngineRecipe):
     Settings = AddSentSettings
 

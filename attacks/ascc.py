@@ -3,7 +3,7 @@
 White-box: it reads the victim's model and tokenizer (gradients w.r.t. the hull weights), then
 proposes texts: after each of the ``steps`` Adam steps, the argmax vertex at every perturbable
 position (a word of the attacked field and its single-token counter-fitted neighbours; see
-``methods/ascc.py`` for the alignment). The proposals are scored through the victim (counted
+``bench/ascc.py`` for the alignment). The proposals are scored through the victim (counted
 queries, ``steps`` at most per example) and the attack keeps, among those whose cross-entropy is at
 least the clean one, a misclassified proposal if there is one, else the one with the highest
 cross-entropy; if none reaches the clean loss, the text is left unchanged. So the loss it maximises
@@ -13,30 +13,13 @@ states how many were taken and how many words were perturbable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from attacks.base import AttackContext, AttackRecipe, Outcome
-from attacks.synonyms import counterfitted
+from bench.ascc import ASCCSettings, aligner_for, choose, proposals
+from bench.attack import AttackContext, AttackRecipe, Outcome
+from bench.synonyms import counterfitted
 from bench.registry import ATTACKS
-
-@dataclass(frozen=True)
-class ASCCSettings:
-    steps: int = 10
-    lr: float = 1.0
-    weight_decay: float = 2e-5
-    entropy_weight: float = 15.0
-    max_candidates: int = 8
-    seed: int = 0  # seeds the random initial weights (a fresh generator per example)
-
-    def validate(self) -> None:
-        from bench.errors import ConfigError
-
-        if self.steps < 1 or self.lr <= 0 or self.max_candidates < 1 or self.entropy_weight < 0:
-            raise ConfigError("attack.steps and attack.max_candidates must be ≥ 1, lr > 0 and entropy_weight ≥ 0")
-
 
 @ATTACKS.register("ascc", "ASCC (white-box): CE-maximising convex hull of synonym embeddings, argmax back to text")
 class ASCC(AttackRecipe):
@@ -44,15 +27,10 @@ class ASCC(AttackRecipe):
 
     def __init__(self, settings: ASCCSettings, assets) -> None:
         super().__init__(settings, assets)
-        from methods.ascc import ASCCConfig  # lazy: methods.ascc imports attacks.*
-
         self.synonyms = counterfitted(assets)
-        self.config = ASCCConfig(steps=settings.steps, lr=settings.lr, weight_decay=settings.weight_decay,
-                                 entropy_weight=settings.entropy_weight, max_candidates=settings.max_candidates)
+        self.config = settings
 
     def search(self, ctx: AttackContext) -> Outcome:
-        from methods.ascc import aligner_for, choose, proposals  # lazy: methods.ascc imports attacks.*
-
         victim = ctx.victim
         aligner = aligner_for(victim.tokenizer, self.synonyms, ctx.field, victim.max_length, self.config.max_candidates)
         generator = torch.Generator().manual_seed(self.settings.seed)

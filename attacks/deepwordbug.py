@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.charedits import EDITS, levenshtein
 from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from attacks.text import with_field
+from bench.text import with_field
 from bench.registry import ATTACKS
 
 SCORINGS = ("combined", "replace-one", "head", "tail")
@@ -46,7 +46,7 @@ class DeepWordBugSettings:
     max_edit_distance: int = 30  # Levenshtein budget over the whole text; 0 = unlimited
     skip_stopwords: bool = True
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:
@@ -84,7 +84,7 @@ def word_scores(ctx: AttackContext, positions: list[int], scoring: str, tail_wei
 
 
 @ATTACKS.register("deepwordbug", "DeepWordBug (Gao et al. 2018): replace-one word score (attack.scoring=combined: "
-                  "head + tail), four character edits, Levenshtein budget 30")
+                  "head + tail), four character edits, Levenshtein budget 30", display="DeepWordBug", rank=2)
 class DeepWordBug(EngineRecipe):
     Settings = DeepWordBugSettings
 

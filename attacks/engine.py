@@ -24,8 +24,8 @@ from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 
-from attacks.base import AttackContext, AttackRecipe, AttackResult, Outcome, final_result, skipped_result
-from attacks.text import Words, get_field
+from bench.attack import AttackContext, AttackRecipe, AttackResult, Outcome, final_result, skipped_result
+from bench.text import Words, get_field
 from bench.data import Example, TextInput
 from bench.victim import Victim
 
@@ -42,7 +42,8 @@ class Exhausted(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-example limits. ``query_budget``: distinct texts scored (0 = none); ``time_limit_s``: seconds (0 = none)."""
+    """Per-example limits. ``query_budget``: distinct texts scored, the clean prediction included (0 = none; the
+    one meaning of the setting, :data:`bench.attack.QUERY_BUDGET`); ``time_limit_s``: seconds (0 = none)."""
 
     query_budget: int = 0
     time_limit_s: float = 0.0

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from attacks.text import Words
+from bench.text import Words
 
 COLUMNS = ["original_text", "perturbed_text", "original_score", "perturbed_score", "original_output",
            "perturbed_output", "ground_truth_output", "num_queries", "result_type"]

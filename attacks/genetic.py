@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from attacks.synonyms import counterfitted
+from bench.synonyms import counterfitted
 from bench.registry import ATTACKS
 
 Assign = dict[int, str]
@@ -54,7 +54,7 @@ class GeneticSettings:
     temperature: float = 0.3
     skip_stopwords: bool = False
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0  # per example; 0 = unlimited
 
     def validate(self) -> None:
@@ -304,7 +304,7 @@ def _raise_if_success(pop: list[tuple[Assign, np.ndarray]], y: int) -> None:
 
 
 @ATTACKS.register("genetic", "Genetic attack, paper protocol: counter-fitted neighbours, LM window filter, "
-                  "population 60, 40 generations")
+                  "population 60, 40 generations", display="Genetic", rank=0)
 class GeneticPaper(Genetic):
     Settings = GeneticSettings
 

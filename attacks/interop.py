@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from attacks.base import AttackContext, AttackRecipe, Outcome
+from bench.attack import AttackContext, AttackRecipe, Outcome
 from attacks.engine import example_seed
-from attacks.text import Words, get_field
+from bench.text import Words, get_field
 from bench.data import Example, TextInput
 from bench.errors import AssetError, BenchError
 from bench.registry import ATTACKS
@@ -52,7 +52,7 @@ OPENATTACK_ATTACKERS = {
 
 @dataclass(frozen=True)
 class InteropSettings:
-    query_budget: int = 0  # passed to the library's goal function (TextAttack); 0 = unlimited
+    query_budget: int = 0  # TextAttack's goal function: distinct texts scored (it caches), as bench.attack.QUERY_BUDGET
     seed: int = 0
 
     def validate(self) -> None:

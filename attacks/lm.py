@@ -25,7 +25,7 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from attacks.text import Words, match_case
+from bench.text import Words, match_case
 from bench.assets import AssetConfig, cache_dir, language_model_dir
 from bench.victim import pick_device
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Limits, Search
-from attacks.synonyms import counterfitted
-from attacks.text import with_field
+from bench.attack import AttackContext, Outcome
+from attacks.engine import EngineRecipe, Exhausted, Search
+from bench.synonyms import counterfitted
+from bench.text import with_field
 from bench.registry import ATTACKS
 
 
@@ -51,7 +51,7 @@ def ranked_substitutions(candidates: list[tuple[int, int, str]], p_gold: np.ndar
 
 @dataclass(frozen=True)
 class PWWSSettings:
-    query_budget: int = 0  # 0: unlimited; otherwise stop before the search would exceed this many queries
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
 
     def validate(self) -> None:
         from bench.errors import ConfigError
@@ -60,13 +60,13 @@ class PWWSSettings:
             raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
 
 
-@ATTACKS.register("pwws", "PWWS, paper protocol: UNK saliency, counter-fitted neighbours, weighted greedy substitution")
+@ATTACKS.register("pwws", "PWWS, paper protocol: UNK saliency, counter-fitted neighbours, weighted greedy substitution",
+                  display="PWWS", rank=1)
 class PWWS(EngineRecipe):
     """The paper's search, written for the shared engine (so it also batches across examples on a GPU).
 
-    The query budget keeps the paper code's rule: the clean prediction, the two sweeps and each greedy
-    step count as many queries as texts they ask for (repeats included), and the search refuses to start
-    when the sweeps alone would break the budget.
+    ``query_budget`` is the engine's (``bench.attack.QUERY_BUDGET``): distinct texts scored for the example.
+    A budget that the two sweeps would break leaves the text unchanged.
     """
 
     Settings = PWWSSettings
@@ -75,9 +75,6 @@ class PWWS(EngineRecipe):
     def __init__(self, settings: PWWSSettings, assets) -> None:
         super().__init__(settings, assets)
         self.synonyms = counterfitted(assets)
-
-    def limits(self) -> Limits:
-        return Limits()  # the budget rule is the paper's, below (the engine's counts distinct texts)
 
     def steps(self, ctx: AttackContext) -> Search:
         victim, words, y = ctx.victim, ctx.words, ctx.label
@@ -88,26 +85,26 @@ class PWWS(EngineRecipe):
         candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in self.synonyms(words.word(i))]
         if not candidates:
             return Outcome({}, "no substitutable words")
-        budget, used = self.settings.query_budget, 1  # the clean prediction
-        if budget and used + len(visible) + len(candidates) > budget:
-            return Outcome({}, "query budget too small for the saliency and candidate sweeps")
-        # Saliency: one query per visible word, with the word replaced by the unknown token.
         unk = victim.unk_token
-        probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
-                       for i in visible]
-        weights = softmax((p0 - probs[:, y]).astype(np.float64))
-        # Best substitute per word: one query per (word, neighbour).
-        probs = yield [ctx.text_with({i: sub}) for _, i, sub in candidates]
-        used += len(visible) + len(candidates)
+        try:
+            # Saliency: one query per visible word, with the word replaced by the unknown token.
+            probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
+                           for i in visible]
+            weights = softmax((p0 - probs[:, y]).astype(np.float64))
+            # Best substitute per word: one query per (word, neighbour).
+            probs = yield [ctx.text_with({i: sub}) for _, i, sub in candidates]
+        except Exhausted as stop:
+            return Outcome({}, f"{stop.reason} during the saliency and candidate sweeps")
         scored = ranked_substitutions(candidates, probs[:, y], p0, weights)
         # Greedy cumulative substitution until the label flips.
         subs: dict[int, str] = {}
         for _, i, sub in scored:
-            if budget and used >= budget:
-                return Outcome(subs, "query budget exhausted")
-            subs[i] = sub
-            probs = yield [ctx.text_with(subs)]
-            used += 1
+            trial = {**subs, i: sub}
+            try:
+                probs = yield [ctx.text_with(trial)]
+            except Exhausted as stop:
+                return Outcome(subs, stop.reason)
+            subs = trial
             if int(probs[0].argmax()) != y:
                 return Outcome(dict(subs), "label flipped")
         return Outcome(subs, "all candidates applied")

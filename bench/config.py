@@ -64,6 +64,17 @@ BATCH_SIZES: dict[str, dict[str, int]] = {
     "paper": {"snli": 120, "default": 32},
 }
 
+#: scale fields that do not change a fine-tuned model (the test sample and the evaluation batch size)
+EVAL_ONLY_FIELDS = ("n_test", "eval_batch_size")
+
+
+def training_settings(scale: Scale | dict[str, Any]) -> dict[str, Any]:
+    """The scale settings that determine a fine-tuned model: the one rule behind the model-cache key
+    (``bench.train.TrainSpec``) and the executors' model groups (``ResolvedCell.train_group``)."""
+    values = scale if isinstance(scale, dict) else to_dict(scale)
+    return {k: v for k, v in values.items() if k not in EVAL_ONLY_FIELDS}
+
+
 LR_SCHEDULES = ("linear", "constant", "epoch-warmup-constant")
 WEIGHT_DECAY_SCOPES = ("all", "heads")
 

@@ -17,33 +17,26 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.errors import BenchError, ConfigError
-from bench.grid import Cell, resolve_cell
-from bench.runner import GridSummary, Interrupted, RunOptions, format_duration, run_cells, validate_cells
-from bench.store import config_hash
+from bench.grid import ResolvedCell
+from bench.runner import GridSummary, Interrupted, RunOptions, format_duration, run_cells
 
 EXECUTORS = ("local", "pool", "ray")
 
-
-def train_group(cell: Cell) -> str:
-    """Cells with the same group share one fine-tuned model (everything but the attack and the test sample)."""
-    config = dict(resolve_cell(cell).config)
-    for key in ("attack", "attack_settings"):
-        config.pop(key)
-    config["scale_settings"] = {k: v for k, v in config["scale_settings"].items() if k not in ("n_test", "eval_batch_size")}
-    return config_hash(config)
+T = TypeVar("T")
 
 
-def plan_groups(cells: list[Cell]) -> list[list[Cell]]:
-    groups: dict[str, list[Cell]] = {}
+def plan_groups(cells: list[ResolvedCell]) -> list[list[ResolvedCell]]:
+    """The cells in groups that share one fine-tuned model (:attr:`ResolvedCell.train_group`), in first-seen order."""
+    groups: dict[str, list[ResolvedCell]] = {}
     for cell in cells:
-        groups.setdefault(train_group(cell), []).append(cell)
+        groups.setdefault(cell.train_group, []).append(cell)
     return list(groups.values())
 
 
-def split_groups(groups: list[list[Cell]], workers: int) -> list[list[Cell]]:
+def split_groups(groups: list[list[T]], workers: int) -> list[list[T]]:
     """Task-sized parts for Ray: whole groups when there are at least as many groups as workers, else each
     group dealt into enough parts to keep every worker busy (each part loads the group's model from the
     cache once it is trained)."""
@@ -129,9 +122,9 @@ def _pool_worker(index: int, threads: int, gpus: int, options: RunOptions, inbox
     outbox.put(("exit", index, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))  # KiB on Linux
 
 
-def run_grid(cells: list[Cell], options: RunOptions, executor: str = "local", workers: int = 1,
+def run_grid(cells: list[ResolvedCell], options: RunOptions, executor: str = "local", workers: int = 1,
              ray_address: str | None = None, threads: int | None = None) -> tuple[GridSummary, dict[str, Any]]:
-    """Run ``cells``; returns the summary and executor facts (workers, threads, peak memory per worker in MiB).
+    """Run the resolved ``cells``; returns the summary and executor facts (workers, threads, peak memory per worker in MiB).
 
     ``threads`` is the CPU threads per worker (``local``: of this process); default: the cores ÷ workers.
     """
@@ -141,7 +134,6 @@ def run_grid(cells: list[Cell], options: RunOptions, executor: str = "local", wo
         raise ConfigError(f"--workers must be ≥ 1, got {workers}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be ≥ 1, got {threads}")
-    validate_cells(cells)
     if executor == "local":
         if threads:
             import torch
@@ -155,7 +147,7 @@ def run_grid(cells: list[Cell], options: RunOptions, executor: str = "local", wo
     return _run_ray(groups, options, workers, ray_address, threads)
 
 
-def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
+def _run_pool(groups: list[list[ResolvedCell]], options: RunOptions, workers: int,
               threads: int | None) -> tuple[GridSummary, dict[str, Any]]:
     """Long-lived worker processes fed cell by cell (:class:`bench.scheduler.GroupScheduler` picks which).
 
@@ -170,7 +162,7 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
     gpus = _gpu_count()
     workers = max(1, min(workers, sum(len(g) for g in groups)))
     threads = threads or default_threads(workers)
-    plan: GroupScheduler[Cell] = GroupScheduler(groups)
+    plan: GroupScheduler[ResolvedCell] = GroupScheduler(groups)
     options.log(f"{sum(len(g) for g in groups)} cell(s) in {len(groups)} model group(s) on {workers} worker(s), "
                 f"{threads} thread(s) each" + (f", over {gpus} GPU(s)" if gpus else " (CPU)"))
     context = mp.get_context("spawn")
@@ -206,7 +198,7 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
                     cell = plan.lost(index)
                     why = f"worker {index} died (exit code {code})"
                     if cell is not None:
-                        summary.add("failed", cell)
+                        summary.add("failed", cell.cell)
                         _note_lost_cell(cell, options, why)
                         why += f" while running {cell.label()}; rerun to resume it from its checkpoint"
                     options.log(why)
@@ -223,7 +215,7 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
                 continue
             if kind == "done":
                 cell = plan.running(index)
-                summary.add(payload, cell)
+                summary.add(payload, cell.cell)
                 finished += 1
                 if payload in ("done", "failed"):
                     durations.append(time.perf_counter() - handed_out[index])
@@ -236,9 +228,9 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
             handed_out[index] = time.perf_counter()
             inboxes[index].put(plan.next_for(index))
         for cell in plan.pending():  # every worker died and could not be replaced
-            summary.add("failed", cell)
+            summary.add("failed", cell.cell)
     except KeyboardInterrupt:
-        raise Interrupted(summary, plan.in_progress(), plan.pending()) from None
+        raise Interrupted(summary, [rc.cell for rc in plan.in_progress()], [rc.cell for rc in plan.pending()]) from None
     finally:
         for proc in procs.values():
             if proc.is_alive():
@@ -251,20 +243,16 @@ def _run_pool(groups: list[list[Cell]], options: RunOptions, workers: int,
                      "peak_rss_mib_per_worker": [peaks[i] for i in sorted(peaks)]}
 
 
-def _note_lost_cell(cell: Cell, options: RunOptions, error: str) -> None:
+def _note_lost_cell(rc: ResolvedCell, options: RunOptions, error: str) -> None:
     """A ``.failed.json`` for a cell whose worker died, so ``bench status`` shows it (the worker could not write it)."""
-    from bench.runner import sibling
-    from bench.store import atomic_write_json, record_path
-    from bench.provenance import now
+    from bench.store import CellFiles
 
-    rc = resolve_cell(cell)
-    path = record_path(options.results_dir, rc.config, rc.cell_id)
-    if path.parent.exists():
-        atomic_write_json(sibling(path, ".failed.json"), {"cell_id": rc.cell_id, "cell": rc.config, "error": error,
-                                                          "time": now()})
+    files = CellFiles.of(options.results_dir, rc.config, rc.cell_id)
+    if files.record.parent.exists():
+        files.write_failure(error)
 
 
-def _run_ray(groups: list[list[Cell]], options: RunOptions, workers: int, address: str | None,
+def _run_ray(groups: list[list[ResolvedCell]], options: RunOptions, workers: int, address: str | None,
              threads: int | None) -> tuple[GridSummary, dict[str, Any]]:
     try:
         import ray
@@ -299,7 +287,7 @@ def _stderr_log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _ray_group(cells: list[Cell], options: RunOptions, threads: int) -> tuple[GridSummary, int]:
+def _ray_group(cells: list[ResolvedCell], options: RunOptions, threads: int) -> tuple[GridSummary, int]:
     import resource
 
     import torch

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from bench.checks import check_scale_values, check_seed
 from bench.config import (Scale, apply_overrides, get_scale, resolve_batch_size, resolve_max_length, split_overrides,
-                          validate_scale)
+                          training_settings, validate_scale)
 from bench.errors import ConfigError
 from bench.registry import ATTACKS, DATASETS, METHODS
 from bench.store import config_hash
@@ -34,8 +34,10 @@ class Cell:
         return f"{self.dataset} · {self.model} · {self.method} · seed {self.seed} · {self.attack} · {self.scale}"
 
 
-@dataclass
+@dataclass(eq=False)
 class ResolvedCell:
+    """A cell with everything resolved: made once where a grid is read, then handed to the executor and the runner."""
+
     cell: Cell
     scale: Scale
     max_length: int
@@ -49,6 +51,17 @@ class ResolvedCell:
     @property
     def attack_field(self) -> int:
         return 1 if DATASETS.get(self.cell.dataset).attack_field == "text_pair" else 0
+
+    def label(self) -> str:
+        return self.cell.label()
+
+    @property
+    def train_group(self) -> str:
+        """Cells with the same group share one fine-tuned model: the configuration without the attack, its
+        settings and the evaluation-only scale fields (:func:`bench.config.training_settings`)."""
+        config = {k: v for k, v in self.config.items() if k not in ("attack", "attack_settings")}
+        config["scale_settings"] = training_settings(self.config["scale_settings"])
+        return config_hash(config)
 
 
 def resolve_cell(cell: Cell) -> ResolvedCell:
@@ -82,6 +95,11 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
         "scale_settings": asdict(scale), "max_length": max_length,
     }
     return ResolvedCell(cell, scale, max_length, method_cls, hparams, attack_cls, settings, config, config_hash(config))
+
+
+def resolve_cells(cells: Iterable[Cell]) -> list[ResolvedCell]:
+    """Every cell resolved (a bad name or value fails before any work); done once, where a grid is read."""
+    return [resolve_cell(cell) for cell in cells]
 
 
 def _expand(names: Iterable[str], registry) -> list[str]:

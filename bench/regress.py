@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError
-from bench.store import examples_path, load_records, record_path
+from bench.store import CellRecord, examples_path, load_records, record_path
 
 DEFAULT_REFERENCE = Path("results") / "reference"
 GRID_FILE, TOLERANCE_FILE, RECORDS_DIR = "grid.yaml", "tolerances.yaml", "records"
@@ -107,12 +107,12 @@ TRAINING_VALUES = ("epochs", "selected_epoch", "selected_dev_accuracy", "final_r
                    "selected_rel_weight_distance", "train_seconds")
 
 
-def _has_path(record: dict, path: str) -> bool:
+def _has_path(record: CellRecord, path: str) -> bool:
     """A number at ``path`` (the same path rules as :func:`metric_value`)."""
     return metric_value(record, path) is not None
 
 
-def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[dict], source: Path) -> None:
+def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[CellRecord], source: Path) -> None:
     """Every tolerance must name a value the records have (any reference record; without records, a cell
     metric or a loss term of the epoch log): a misspelt metric would otherwise pass silently, forever."""
     import re
@@ -134,9 +134,9 @@ def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[dict
 
 
 def grid_cells(grid_file: Path) -> list:
-    """The cells of a ``bench run --grid`` file; every grid key must be given (a reference is explicit)."""
+    """The resolved cells of a ``bench run --grid`` file; every grid key must be given (a reference is explicit)."""
     from bench.config import parse_override
-    from bench.grid import expand_grid, parse_sweep, read_grid_file  # the one grid-file reader (`bench run --grid`)
+    from bench.grid import expand_grid, parse_sweep, read_grid_file, resolve_cells  # the one grid-file reader
 
     cells: list = []
     for grid in read_grid_file(grid_file):
@@ -147,7 +147,7 @@ def grid_cells(grid_file: Path) -> list:
         sweeps = [parse_sweep(str(s)) for s in grid.get("sweep", [])]
         cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"],
                              [int(s) for s in grid["seeds"]], str(grid["scale"]), overrides, sweeps)
-    return list(dict.fromkeys(cells))
+    return resolve_cells(dict.fromkeys(cells))
 
 
 def run_grid(cells: list, results: Path, cache: Path, assets: Any, device: str = "cpu") -> None:
@@ -160,22 +160,23 @@ def run_grid(cells: list, results: Path, cache: Path, assets: Any, device: str =
 # ---------------------------------------------------------------- comparing
 
 
-def cell_key(record: dict) -> tuple:
-    c = record["cell"]
-    overrides = tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in c.get("overrides", [])))
-    return c["dataset"], c["model"], c["method"], c["attack"], int(c["seed"]), c["scale"], overrides
+def cell_key(record: CellRecord) -> tuple:
+    c = record.cell
+    overrides = tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in c.overrides))
+    return c.dataset, c.model, c.method, c.attack, int(c.seed), c.scale, overrides
 
 
-def cell_name(record: dict) -> str:
-    c = record["cell"]
-    extra = ", ".join(f"{k}={v}" for k, v in c.get("overrides", []))
-    return (f"{c['dataset']} · {c['model']} · {c['method']} · seed {c['seed']} · {c['attack']} · {c['scale']}"
+def cell_name(record: CellRecord) -> str:
+    c = record.cell
+    extra = ", ".join(f"{k}={v}" for k, v in c.overrides)
+    return (f"{c.dataset} · {c.model} · {c.method} · seed {c.seed} · {c.attack} · {c.scale}"
             + (f" ({extra})" if extra else ""))
 
 
-def metric_value(record: dict, path: str) -> float | None:
-    """The number at a dotted path; an integer part indexes a list (``training.epoch_log.-1.terms.kl``)."""
-    value: Any = record
+def metric_value(record: CellRecord, path: str) -> float | None:
+    """The number at a dotted path of the record's JSON; an integer part indexes a list
+    (``training.epoch_log.-1.terms.kl``)."""
+    value: Any = record.to_json()
     for part in path.split("."):
         if isinstance(value, list):
             try:
@@ -223,7 +224,7 @@ def check_metric(cell: str, metric: str, ref: float | None, new: float | None, t
     return Check(cell, metric, ref, new, tol, ok, "ok" if ok else _verdict(metric, ref, new, tol))
 
 
-def compare(reference: list[dict], fresh: list[dict], tolerances: dict[str, Tolerance]) -> Comparison:
+def compare(reference: list[CellRecord], fresh: list[CellRecord], tolerances: dict[str, Tolerance]) -> Comparison:
     """Every tolerance-listed metric of every reference cell against the fresh record of the same cell."""
     result = Comparison()
     fresh_by_key = {cell_key(r): r for r in fresh}
@@ -236,7 +237,7 @@ def compare(reference: list[dict], fresh: list[dict], tolerances: dict[str, Tole
         if new is None:
             result.problems.append(f"{name}: no fresh record (the cell is in the reference but was not run)")
             continue
-        changes = config_changes(ref["config"], new["config"])
+        changes = config_changes(ref.config.to_json(), new.config.to_json())
         if changes:
             result.problems.append(f"{name}: configuration changed: " + "; ".join(changes))
         for metric, tol in tolerances.items():
@@ -299,8 +300,8 @@ def update_reference(fresh_dir: Path, reference: Path) -> int:
     staging = Path(tempfile.mkdtemp(prefix=".records-", dir=reference))
     try:
         for r in records:
-            src = record_path(fresh_dir, r["cell"], r["cell_id"])
-            dst = record_path(staging, r["cell"], r["cell_id"])
+            src = record_path(fresh_dir, r.cell.to_json(), r.cell_id)
+            dst = record_path(staging, r.cell.to_json(), r.cell_id)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
             if examples_path(src).exists():
@@ -313,15 +314,15 @@ def update_reference(fresh_dir: Path, reference: Path) -> int:
     return len(records)
 
 
-def _load(folder: Path) -> tuple[list[dict], list[str]]:
+def _load(folder: Path) -> tuple[list[CellRecord], list[str]]:
     """Records under ``folder``, and one line per failed cell (the runner's note) or unreadable file."""
     return load_records(folder, with_failures=True)
 
 
-def reference_header(reference: Path, records: list[dict], n_cells: int) -> str:
-    revs = sorted({str((r.get("provenance", {}).get("git") or {}).get("revision") or "?")[:10]
-                   + ("+dirty" if (r.get("provenance", {}).get("git") or {}).get("dirty") else "") for r in records})
-    finished = max((r.get("provenance", {}).get("finished", "") for r in records), default="")
+def reference_header(reference: Path, records: list[CellRecord], n_cells: int) -> str:
+    revs = sorted({str((r.provenance.git or {}).get("revision") or "?")[:10]
+                   + ("+dirty" if (r.provenance.git or {}).get("dirty") else "") for r in records})
+    finished = max((r.provenance.finished or "" for r in records), default="")
     return (f"bench regress: {n_cells} cell(s) of {reference / GRID_FILE} against {len(records)} reference record(s) "
             f"(recorded {finished or '?'}, git {', '.join(revs) or '?'})")
 

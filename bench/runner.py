@@ -21,13 +21,14 @@ from bench.assets import AssetConfig
 from bench.checkpoint import ExampleCheckpoint
 from bench.data import DataSizes, TaskData, data_identity, prepare_task
 from bench.errors import BenchError, ConfigError
-from bench.grid import Cell, ResolvedCell, resolve_cell
+from bench.grid import Cell, ResolvedCell
 from bench.locks import Claim
 from bench.metrics import attack_metrics
 from bench.models import fingerprint, package_version, resolve_model, spec_for
 from bench.provenance import git_revision, hardware, now, package_versions
-from bench.store import (SCHEMA_VERSION, CorruptRecord, atomic_write_json, examples_path, load_record, record_path,
-                         write_jsonl)
+from bench.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, Metrics, ModelInfo, Provenance,
+                          ResolvedConfig, Training)
+from bench.store import CellFiles, CorruptRecord, examples_path, load_record, write_jsonl, write_record
 
 OVERWRITE = ("never", "always", "missing")
 
@@ -56,20 +57,15 @@ class RunOptions:
             raise ConfigError(f"--examples-in-flight must be ≥ 1, got {self.in_flight}")
 
 
-def sibling(record: Path, suffix: str) -> Path:
-    """``<cell-id><suffix>`` next to a record: ``.lock``, ``.partial.jsonl``, ``.failed.json``, ``.log``."""
-    return record.with_name(record.stem + suffix)
-
-
-def data_mismatch(record: dict, identity: dict | None) -> str:
+def data_mismatch(record: CellRecord, identity: dict | None) -> str:
     """Why a record was not made from the data a cell would use now ("" when it was, or when unknown).
 
     Records store the data's identity (split rule, sha256 of each file read); older records only their
     split rule, which is compared alone."""
     if identity is None:
         return ""
-    data = record.get("data") if isinstance(record.get("data"), dict) else {}
-    stored = data.get("identity")
+    data = record.data
+    stored = data.identity
     if isinstance(stored, dict):
         if stored == identity:
             return ""
@@ -78,8 +74,8 @@ def data_mismatch(record: dict, identity: dict | None) -> str:
         changed = sorted(k for k in set(stored.get("files") or {}) | set(identity["files"])
                          if (stored.get("files") or {}).get(k) != identity["files"].get(k))
         return f"its {', '.join(changed) or 'data'} file(s) differ from the ones there now (sha256)"
-    if data.get("train_split", identity["split_rule"]) != identity["split_rule"]:
-        return f"its training pool came from {data.get('train_split')!r}, now {identity['split_rule']!r}"
+    if data.to_json().get("train_split", identity["split_rule"]) != identity["split_rule"]:
+        return f"its training pool came from {data.train_split!r}, now {identity['split_rule']!r}"
     return ""
 
 
@@ -143,21 +139,21 @@ class Runner:
             log(f"  note: {note}")
         return self._tasks[key]
 
-    def run(self, cell: Cell) -> tuple[str, dict | None]:
-        """Run one cell. Status: "done", "skipped" (record exists), "busy" (another runner has it) or "failed"."""
-        rc = resolve_cell(cell)
-        path = record_path(self.options.results_dir, rc.config, rc.cell_id)
+    def run(self, rc: ResolvedCell) -> tuple[str, dict | None]:
+        """Run one resolved cell. Status: "done", "skipped" (record exists), "busy" (another runner has it) or
+        "failed"."""
+        cell = rc.cell
+        files = CellFiles.of(self.options.results_dir, rc.config, rc.cell_id)
+        path = files.record
         identity = self.identity(rc.cell.dataset)
         if not needs_run(path, self.options.overwrite, self.options.log, identity):
             return "skipped", None
-        claim = Claim(sibling(path, ".lock"))
+        claim = Claim(files.lock)
         if not claim.try_acquire():
             return "busy", None
-        cell_log = sibling(path, ".log")
-        failed = sibling(path, ".failed.json")
         self.current = (cell, path)
         try:
-            with open(cell_log, "a", encoding="utf-8") as log_file:
+            with open(files.log, "a", encoding="utf-8") as log_file:
                 def log(msg: str) -> None:
                     self.options.log(msg)
                     log_file.write(f"{now()} {msg}\n")
@@ -166,19 +162,18 @@ class Runner:
                 try:
                     if path.exists() and not needs_run(path, self.options.overwrite, lambda m: None, identity):
                         return "skipped", None  # finished by another runner while we looked
-                    record = self._run_claimed(rc, path, log)
+                    record = self._run_claimed(rc, files, log)
                 except (KeyboardInterrupt, SystemExit):
                     log("  interrupted")
                     raise
                 except BenchError as exc:  # a problem the user must fix (missing asset, bad data): stop the grid
-                    atomic_write_json(failed, {"cell_id": rc.cell_id, "cell": rc.config, "error": str(exc), "time": now()})
+                    files.write_failure(str(exc))
                     raise
                 except Exception as exc:  # a bug or a resource problem: note it, go on with the grid
-                    log(f"  failed: {type(exc).__name__}: {exc} (traceback in {failed})")
-                    atomic_write_json(failed, {"cell_id": rc.cell_id, "cell": rc.config, "error": f"{type(exc).__name__}: {exc}",
-                                               "traceback": traceback.format_exc(), "time": now()})
+                    log(f"  failed: {type(exc).__name__}: {exc} (traceback in {files.failed})")
+                    files.write_failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
                     return "failed", None
-            failed.unlink(missing_ok=True)
+            files.failed.unlink(missing_ok=True)
             return "done", record
         finally:
             self.current = None
@@ -209,7 +204,7 @@ class Runner:
         self._model = (spec.key, trained)
         return spec, model_src, mspec, trained
 
-    def _run_claimed(self, rc: ResolvedCell, path: Path, log: Callable[[str], None]) -> dict:
+    def _run_claimed(self, rc: ResolvedCell, files: CellFiles, log: Callable[[str], None]) -> CellRecord:
         from tqdm.auto import tqdm
 
         from bench.victim import Victim
@@ -221,7 +216,7 @@ class Runner:
         spec, model_src, mspec, trained = self._trained(rc, task, log)
         victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device)
         recipe = rc.attack_cls(rc.settings, self.options.assets)
-        checkpoint = ExampleCheckpoint(sibling(path, ".partial.jsonl"), rc.cell_id, [ex.uid for ex in task.test],
+        checkpoint = ExampleCheckpoint(files.partial, rc.cell_id, [ex.uid for ex in task.test],
                                         task.provenance["identity"])
         if self.options.overwrite == "always" and checkpoint.path.exists():
             checkpoint.remove()  # --overwrite always: the cell starts afresh, nothing is resumed
@@ -250,53 +245,51 @@ class Runner:
         rows.sort(key=lambda row: order[row["uid"]])
         similarity = None
         if self.options.similarity:
-            from attacks.similarity import annotate, describe
+            from bench.similarity import annotate, describe
 
             annotate(rows)
             similarity = describe()
         metrics = attack_metrics(rows)
         log(f"  clean acc {metrics['clean_accuracy']:.3f}, acc under {cell.attack} {metrics['accuracy_under_attack']:.3f} "
             f"({metrics['n_examples']} examples, {time.perf_counter() - t0:.1f}s)")
-        record = {
-            "schema_version": SCHEMA_VERSION,
-            "cell_id": rc.cell_id,
-            "cell": {**asdict(cell), "overrides": [list(o) for o in cell.overrides]},
-            "config": rc.config,
-            "metrics": metrics,
-            "training": {
-                "train_key": spec.key, "from_cache": trained.cached, "epochs": rc.scale.epochs,
-                "selected_epoch": trained.log["selected_epoch"], "selection_metric": trained.log["selection_metric"],
-                "selected_dev_accuracy": trained.log["selected_dev_accuracy"],
-                "final_rel_weight_distance": trained.log["final_rel_weight_distance"],
-                "selected_rel_weight_distance": trained.log["selected_rel_weight_distance"],
-                "train_seconds": trained.log["train_seconds"], "epoch_log": trained.log["epochs"],
-                "resolved_hparams": trained.log.get("resolved_hparams", asdict(rc.hparams)),
-                "inactive_terms": trained.log.get("inactive_terms", []),
-                "step_log": trained.log["steps"],
-            },
-            "data": task.provenance,
-            "model": {"name": cell.model, "source": model_src.source, "fingerprint": spec.model_fingerprint,
-                      "pooling": trained.model.pooling, "package_version": package_version(mspec.package)},
-            "attack": {"name": cell.attack, "field": "text_pair" if rc.attack_field else "text",
-                       "recipe": rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, "similarity": similarity,
-                       # how a recipe resolved what depends on the installation (e.g. textfooler's POS tagger)
-                       **({"details": recipe.describe()} if hasattr(recipe, "describe") else {})},
-            "provenance": {"packages": package_versions(), "git": git_revision(), "hardware": hardware(str(self.device)),
-                           "started": started, "finished": now(), "wall_seconds": time.perf_counter() - t0,
-                           "resumed_examples": resumed, "examples_in_flight": self.options.in_flight},
-            "examples_file": examples_path(path).name,
-        }
-        write_jsonl(examples_path(path), rows)
-        atomic_write_json(path, record)
+        record = CellRecord(
+            schema_version=SCHEMA_VERSION, cell_id=rc.cell_id,
+            cell=CellKey(**{**asdict(cell), "overrides": [list(o) for o in cell.overrides]}),
+            config=ResolvedConfig(**rc.config),
+            metrics=Metrics(**metrics),
+            training=Training(
+                train_key=spec.key, from_cache=trained.cached, epochs=rc.scale.epochs,
+                selected_epoch=trained.log["selected_epoch"], selection_metric=trained.log["selection_metric"],
+                selected_dev_accuracy=trained.log["selected_dev_accuracy"],
+                final_rel_weight_distance=trained.log["final_rel_weight_distance"],
+                selected_rel_weight_distance=trained.log["selected_rel_weight_distance"],
+                train_seconds=trained.log["train_seconds"], epoch_log=trained.log["epochs"],
+                resolved_hparams=trained.log.get("resolved_hparams", asdict(rc.hparams)),
+                inactive_terms=trained.log.get("inactive_terms", []),
+                step_log=trained.log["steps"]),
+            data=DataInfo(**task.provenance),
+            model=ModelInfo(name=cell.model, source=model_src.source, fingerprint=spec.model_fingerprint,
+                            pooling=trained.model.pooling, package_version=package_version(mspec.package)),
+            attack=AttackInfo(name=cell.attack, field="text_pair" if rc.attack_field else "text",
+                              recipe=rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, similarity=similarity,
+                              # how a recipe resolved what depends on the installation (e.g. textfooler's POS tagger)
+                              details=recipe.describe() if hasattr(recipe, "describe") else None),
+            provenance=Provenance(packages=package_versions(), git=git_revision(), hardware=hardware(str(self.device)),
+                                  started=started, finished=now(), wall_seconds=time.perf_counter() - t0,
+                                  resumed_examples=resumed, examples_in_flight=self.options.in_flight),
+            examples_file=files.examples.name,
+        )
+        write_jsonl(files.examples, rows)
+        write_record(files.record, record)
         checkpoint.remove()
         return record
 
 
 def long_text_crops(recipe, examples: list, field: int, victim) -> dict:
-    """uid → :class:`attacks.crop.Cropped` for the long texts a recipe may attack through a prefix."""
+    """uid → :class:`bench.crop.Cropped` for the long texts a recipe may attack through a prefix."""
     if not recipe.crops_long_texts():
         return {}
-    from attacks.crop import crop_for_attack
+    from bench.crop import crop_for_attack
 
     crops = ((ex.uid, crop_for_attack(ex, field, victim.tokenizer, victim.max_length)) for ex in examples)
     return {uid: crop for uid, crop in crops if crop is not None}
@@ -333,13 +326,8 @@ class Interrupted(Exception):
         self.summary, self.in_progress, self.pending = summary, in_progress, pending
 
 
-def validate_cells(cells: list[Cell]) -> None:
-    for cell in cells:  # resolve everything first: a bad name or value fails before any work
-        resolve_cell(cell)
-
-
-def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
-    validate_cells(cells)
+def run_cells(cells: list[ResolvedCell], options: RunOptions) -> GridSummary:
+    """Run resolved cells in order, in this process."""
     options.log(f"{len(cells)} cell(s) → {options.results_dir}")
     runner = Runner(options)
     summary = GridSummary()
@@ -349,9 +337,9 @@ def run_cells(cells: list[Cell], options: RunOptions) -> GridSummary:
         try:
             status, _ = runner.run(cell)
         except KeyboardInterrupt:
-            current = runner.current[0] if runner.current else cell
-            raise Interrupted(summary, [current], cells[i:]) from None
-        summary.add(status, cell)
+            current = runner.current[0] if runner.current else cell.cell
+            raise Interrupted(summary, [current], [rc.cell for rc in cells[i:]]) from None
+        summary.add(status, cell.cell)
         if status == "skipped":
             options.log(f"[{i}/{len(cells)}] skip (record exists): {cell.label()}")
         elif status == "busy":

@@ -6,10 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.grid import Cell, resolve_cell
+from bench.grid import Cell, ResolvedCell
 from bench.locks import is_stale, read_owner
-from bench.runner import sibling
-from bench.store import CorruptRecord, load_record, record_path
+from bench.store import CellFiles, CorruptRecord, load_record
 
 ORDER = ("done", "running", "failed", "interrupted", "corrupt", "pending")
 
@@ -27,10 +26,10 @@ def _count_lines(path: Path) -> int:
         return max(0, sum(1 for _ in handle) - 1)  # minus the header line
 
 
-def cell_state(cell: Cell, results: Path) -> CellState:
-    rc = resolve_cell(cell)
-    path = record_path(results, rc.config, rc.cell_id)
-    lock, partial, failed = sibling(path, ".lock"), sibling(path, ".partial.jsonl"), sibling(path, ".failed.json")
+def cell_state(rc: ResolvedCell, results: Path) -> CellState:
+    cell = rc.cell
+    files = CellFiles.of(results, rc.config, rc.cell_id)
+    path, lock, partial, failed = files.record, files.lock, files.partial, files.failed
     if path.exists():
         try:
             load_record(path)
@@ -48,7 +47,7 @@ def cell_state(cell: Cell, results: Path) -> CellState:
     return CellState(cell, rc.cell_id, "pending")
 
 
-def cell_states(cells: list[Cell], results: Path) -> list[CellState]:
+def cell_states(cells: list[ResolvedCell], results: Path) -> list[CellState]:
     return [cell_state(cell, results) for cell in cells]
 
 

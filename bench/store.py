@@ -12,13 +12,13 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from bench.errors import BenchError
+from bench.record import SCHEMA_VERSION, CellRecord, CorruptRecord
 
-SCHEMA_VERSION = 1
-
+__all__ = ["SCHEMA_VERSION", "CellRecord", "CorruptRecord"]  # the record's contract, with the store's layout
 
 
 def sha256_of(path: Path) -> str:
@@ -86,34 +86,70 @@ def record_path(results: Path, cell: dict[str, Any], cell_id: str) -> Path:
     return cell_dir(results, cell) / f"{cell_id}.json"
 
 
+#: the files of a cell next to its record ``<cell-id>.json``: ``<cell-id><suffix>``
+EXAMPLES_SUFFIX = ".examples.jsonl"  # one line per attacked example, written before the record
+PARTIAL_SUFFIX = ".partial.jsonl"  # the examples checkpoint of a cell in progress
+LOCK_SUFFIX = ".lock"  # the claim of the runner working on the cell
+FAILED_SUFFIX = ".failed.json"  # the runner's note for a cell that raised (not a record)
+LOG_SUFFIX = ".log"  # the cell's log lines, appended on every run
+
+
+def sibling(record: Path, suffix: str) -> Path:
+    """``<cell-id><suffix>`` next to a record."""
+    return record.with_name(record.stem + suffix)
+
+
 def examples_path(record: Path) -> Path:
-    return record.with_name(record.stem + ".examples.jsonl")
+    return sibling(record, EXAMPLES_SUFFIX)
 
 
-REQUIRED_KEYS = ("schema_version", "cell_id", "cell", "config", "metrics", "provenance")
+@dataclass(frozen=True)
+class CellFiles:
+    """Where a cell's files are in a results folder (its record and the files beside it)."""
+
+    cell_id: str
+    config: dict[str, Any]
+    record: Path
+
+    @classmethod
+    def of(cls, results: Path, config: dict[str, Any], cell_id: str) -> "CellFiles":
+        return cls(cell_id, config, record_path(results, config, cell_id))
+
+    def beside(self, suffix: str) -> Path:
+        return sibling(self.record, suffix)
+
+    examples = property(lambda self: self.beside(EXAMPLES_SUFFIX), doc="the examples file")
+    partial = property(lambda self: self.beside(PARTIAL_SUFFIX), doc="the examples checkpoint")
+    lock = property(lambda self: self.beside(LOCK_SUFFIX), doc="the runner's claim")
+    failed = property(lambda self: self.beside(FAILED_SUFFIX), doc="the failure note")
+    log = property(lambda self: self.beside(LOG_SUFFIX), doc="the cell's log")
+
+    def write_failure(self, error: str, traceback: str | None = None) -> None:
+        """The ``.failed.json`` note of a cell that raised (read back by :func:`failed_note`)."""
+        from bench.provenance import now
+
+        note: dict[str, Any] = {"cell_id": self.cell_id, "cell": self.config, "error": error}
+        if traceback is not None:
+            note["traceback"] = traceback
+        note["time"] = now()
+        atomic_write_json(self.failed, note)
 
 
-class CorruptRecord(BenchError):
-    pass
-
-
-def load_record(path: Path) -> dict:
+def load_record(path: Path) -> CellRecord:
     """A record, checked against the contract; :class:`CorruptRecord` names the file when it is not one."""
     try:
         with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
+            data = json.load(handle)
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorruptRecord(f"{path}: not a readable JSON record ({exc})") from None
-    if not isinstance(record, dict) or any(k not in record for k in REQUIRED_KEYS):
-        raise CorruptRecord(f"{path}: not a rift-bench record (needs keys {', '.join(REQUIRED_KEYS)})")
-    if record["schema_version"] != SCHEMA_VERSION:
-        raise CorruptRecord(f"{path}: schema_version {record['schema_version']} is not {SCHEMA_VERSION}")
-    if path.stem != record["cell_id"]:
-        raise CorruptRecord(f"{path}: file name does not match its cell_id {record['cell_id']}")
+    record = CellRecord.from_json(data, str(path))
+    if path.stem != record.cell_id:
+        raise CorruptRecord(f"{path}: file name does not match its cell_id {record.cell_id}")
     return record
 
 
-FAILED_SUFFIX = ".failed.json"  # the runner's note for a cell that raised (not a record)
+def write_record(path: Path, record: CellRecord) -> None:
+    atomic_write_json(path, record.to_json())
 
 
 def iter_record_files(results: Path) -> Iterator[Path]:
@@ -141,10 +177,10 @@ def failed_note(path: Path) -> str:
         return f"unreadable failure note {path}"
 
 
-def load_records_with_paths(results: Path, with_failures: bool = False) -> tuple[list[tuple[dict, Path]], list[str]]:
+def load_records_with_paths(results: Path, with_failures: bool = False) -> tuple[list[tuple[CellRecord, Path]], list[str]]:
     """All valid records under ``results`` with their paths, and one message per file that was skipped
     (and, ``with_failures``, one per failed cell's note)."""
-    loaded: list[tuple[dict, Path]] = []
+    loaded: list[tuple[CellRecord, Path]] = []
     problems = [failed_note(path) for path in iter_failure_notes(results)] if with_failures else []
     for path in iter_record_files(results):
         try:
@@ -154,7 +190,7 @@ def load_records_with_paths(results: Path, with_failures: bool = False) -> tuple
     return loaded, problems
 
 
-def load_records(results: Path, with_failures: bool = False) -> tuple[list[dict], list[str]]:
+def load_records(results: Path, with_failures: bool = False) -> tuple[list[CellRecord], list[str]]:
     """All valid records under ``results`` and one message per file that was skipped (and failed cell)."""
     loaded, problems = load_records_with_paths(results, with_failures)
     return [record for record, _ in loaded], problems

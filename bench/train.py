@@ -28,12 +28,12 @@ from torch import nn
 from safetensors.torch import load_model, save_model
 
 from bench.classifier import Classifier, build_empty, load_pretrained
-from bench.config import Scale
+from bench.config import Scale, training_settings
 from bench.data import Example, TaskData
 from bench.locks import pid_alive
 from bench.store import atomic_write_json, config_hash, sha256_of
 from bench.victim import Victim, pick_device
-from methods.base import Batch, Method, TrainContext
+from bench.method import Batch, Method, TrainContext
 
 
 def seed_everything(seed: int) -> None:
@@ -71,13 +71,11 @@ class TrainSpec:
     data: dict[str, Any]
 
     def key_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return {
             "dataset": self.dataset, "model": self.model, "model_fingerprint": self.model_fingerprint,
             "pooling": self.pooling, "method": self.method, "hparams": self.hparams, "seed": self.seed,
             "max_length": self.max_length, "data": self.data,
-            "train": {k: v for k, v in asdict(self.scale).items() if k not in ("n_test", "eval_batch_size")},
+            "train": training_settings(self.scale),
             "loop_version": 2,
         }
 

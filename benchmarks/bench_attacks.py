@@ -179,7 +179,7 @@ def textattack_attack(pair: str, victim, assets, padding: str = "dynamic"):
     from textattack.search_methods import AlzantotGeneticAlgorithm
     from textattack.transformations import WordSwap
 
-    from attacks.synonyms import counterfitted
+    from bench.synonyms import counterfitted
 
     synonyms = counterfitted(assets)
 
@@ -204,8 +204,8 @@ def textfooler_same_constraints(wrapper, assets):
     from textattack.search_methods import GreedyWordSwapWIR
     from textattack.transformations import WordSwap
 
-    from attacks import similarity
-    from attacks.synonyms import counterfitted
+    from bench import similarity
+    from bench.synonyms import counterfitted
     from attacks.wordnet import stopwords
 
     synonyms = counterfitted(assets)

@@ -24,7 +24,7 @@ import torch
 
 def _phases(method, model, batch) -> dict[str, float]:
     """Time the phases of AdvBase.loss + backward, calling the same functions in the same order."""
-    from methods import ascc
+    from bench import ascc
     from methods.adv_base import kl_div
 
     t: dict[str, float] = {}
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.data import DataSizes, prepare_task
     from bench.models import resolve_model
     from bench.train import _tokenize, make_batches
-    from methods.base import Batch
+    from bench.method import Batch
 
     assets = AssetConfig.from_env()
     max_length = args.max_length or resolve_max_length("small", SCALES["small"], args.dataset)

@@ -27,7 +27,7 @@ import torch
 def build(method_name: str, hparams_overrides: dict, model_dir, task, max_length: int, assets, seed: int = 0):
     from bench.classifier import load_pretrained
     from bench.registry import METHODS
-    from methods.base import TrainContext
+    from bench.method import TrainContext
 
     method_cls = METHODS.get(method_name)
     fields = {f.name for f in dataclasses.fields(method_cls.Hparams)}
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.data import DataSizes, prepare_task
     from bench.models import resolve_model
     from bench.train import _tokenize, make_batches
-    from methods.base import Batch
+    from bench.method import Batch
 
     assets = AssetConfig.from_env()
     model_dir = resolve_model("minilm-l6", assets).value

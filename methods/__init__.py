@@ -1,5 +1,2 @@
-"""Fine-tuning methods. Importing this package registers every method in ``bench.registry.METHODS``."""
-
-from methods import standard  # noqa: F401
-from methods import adv_base, adv_ptwd, adv_mixout, rift  # noqa: F401
-from methods import freelb, infobert  # noqa: F401  (beyond the paper: TextDefender's strongest defences)
+"""Fine-tuning methods: one module each, found by ``bench.registry.METHODS`` (every module of this package is
+imported on first use; a module registers its method with ``@METHODS.register``)."""

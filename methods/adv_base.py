@@ -26,8 +26,8 @@ from bench.classifier import Classifier, ClassifierOutput
 from bench.data import Example
 from bench.errors import ConfigError
 from bench.registry import METHODS
-from methods import ascc
-from methods.base import Batch, Method, TrainContext
+from bench import ascc
+from bench.method import Batch, Method, TrainContext
 
 PAIR_TASK_DEFAULTS = {"beta": 5.0, "alpha": 0.7}  # paper code, SNLI
 SINGLE_TASK_DEFAULTS = {"beta": 10.0, "alpha": 0.1}  # paper code, IMDB
@@ -42,21 +42,18 @@ def task_default(context: TrainContext, name: str) -> float:
 @dataclass(frozen=True)
 class AdvHparams:
     beta: float | None = None  # None: 10 (single text, paper's IMDB) or 5 (text pairs, paper's SNLI)
-    ascc_steps: int = 10
-    ascc_lr: float = 1.0
-    ascc_weight_decay: float = 2e-5
-    ascc_entropy: float = 15.0
-    ascc_candidates: int = 8
+    # the ASCC adversary's settings (``bench.ascc.ASCCSettings``) under their record names
+    ascc_steps: int = ascc.DEFAULT.steps
+    ascc_lr: float = ascc.DEFAULT.lr
+    ascc_weight_decay: float = ascc.DEFAULT.weight_decay
+    ascc_entropy: float = ascc.DEFAULT.entropy_weight
+    ascc_candidates: int = ascc.DEFAULT.max_candidates
 
     def validate(self) -> None:
         if self.beta is not None and self.beta < 0:
             raise ConfigError("method.beta must be ≥ 0")
         if self.ascc_steps < 0 or self.ascc_candidates < 1 or self.ascc_lr <= 0:
             raise ConfigError("method.ascc_steps must be ≥ 0, ascc_candidates ≥ 1 and ascc_lr > 0")
-
-    def ascc_config(self) -> ascc.ASCCConfig:
-        return ascc.ASCCConfig(steps=self.ascc_steps, lr=self.ascc_lr, weight_decay=self.ascc_weight_decay,
-                               entropy_weight=self.ascc_entropy, max_candidates=self.ascc_candidates)
 
 
 @dataclass
@@ -74,26 +71,22 @@ def kl_div(clean_logits: torch.Tensor, adv_logits: torch.Tensor) -> torch.Tensor
     return (logp.exp() * (logp - F.log_softmax(adv_logits, -1))).sum(-1).mean()
 
 
-@METHODS.register("adv-base", "CE + β·KL(p(x)‖p(x̃)) against the ASCC synonym-hull adversary; dev selection by ascc robust acc.")
+@METHODS.register("adv-base", "CE + β·KL(p(x)‖p(x̃)) against the ASCC synonym-hull adversary; dev selection by ascc robust acc.",
+                  display="Adv-Base", rank=1)
 class AdvBase(Method):
     Hparams = AdvHparams
     class_balanced_batches: ClassVar[bool] = True
-    selection_metric: ClassVar[str] = "dev_ascc_robust_accuracy"
+    selection_metric: ClassVar[str] = ascc.DevSelection.metric
 
     def __init__(self, hparams: AdvHparams, model: Classifier, context: TrainContext) -> None:
         super().__init__(hparams, model, context)
         if hparams.beta is None:
             self.hparams = hparams = replace(hparams, beta=task_default(context, "beta"))
-        from attacks.synonyms import counterfitted
-        from bench.assets import AssetConfig
-
-        self.synonyms = counterfitted(context.assets if context.assets is not None else AssetConfig.from_env())
-        field = 1 if context.spec.attack_field == "text_pair" else 0
-        self.config = hparams.ascc_config()
-        self.aligner = ascc.aligner_for(context.tokenizer, self.synonyms, field, context.max_length,
-                                        hparams.ascc_candidates)
-        self.dev_aligner = ascc.aligner_for(context.tokenizer, self.synonyms, field, context.max_length,
-                                            ascc.ASCCConfig().max_candidates)
+        self.synonyms = ascc.context_synonyms(context)
+        self.config = ascc.ASCCSettings.from_hparams(hparams)
+        self.aligner = ascc.aligner_for(context.tokenizer, self.synonyms, ascc.attack_field(context.spec),
+                                        context.max_length, hparams.ascc_candidates)
+        self.selection = ascc.DevSelection(context, self.synonyms)
 
     @classmethod
     def check_config(cls, hparams: AdvHparams, spec: Any, batch_size: int) -> None:
@@ -137,4 +130,4 @@ class AdvBase(Method):
 
     def dev_score(self, victim: Any, dev: list[Example], clean_accuracy: float) -> float:
         """Robust accuracy on the dev split under the ``ascc`` attack (its default settings, seed 0)."""
-        return ascc.robust_accuracy(victim, dev, self.dev_aligner, ascc.ASCCConfig(), seed=0)
+        return self.selection.score(victim, dev)

@@ -15,7 +15,7 @@ from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
 from methods.adv_base import AdvBase, AdvHparams
-from methods.base import TrainContext
+from bench.method import TrainContext
 from methods.mixout import apply_mixout
 
 
@@ -29,7 +29,8 @@ class MixoutHparams(AdvHparams):
             raise ConfigError("method.mixout_p must be in [0, 1)")
 
 
-@METHODS.register("adv-mixout", "Adv-Base + Mixout(p) towards the pre-trained weights on every encoder Linear")
+@METHODS.register("adv-mixout", "Adv-Base + Mixout(p) towards the pre-trained weights on every encoder Linear", display="Adv-Mixout",
+                  rank=3)
 class AdvMixout(AdvBase):
     Hparams = MixoutHparams
 

@@ -6,7 +6,7 @@ the norm taken over all encoder parameters at once and *not* squared, as in the 
 adds 1e-10 under the square root so the gradient exists at θ = θ₀; so do we). The head is not
 pulled: it has no pre-trained value.
 
-λ is not given in the paper or its code. The default 0.01 comes from a small sweep (README, "Adv-PTWD
+λ is not given in the paper or its code. The default 0.01 comes from a small sweep (docs/methods.md, "Adv-PTWD
 λ"): SST-2, all-MiniLM-L6-v2, smoke scale (512 training examples, 2 epochs, lr 1e-4), seed 0, 200 dev
 examples, λ ∈ {0, 0.01, 0.1, 1}, judged by this family's model-selection score (dev accuracy under
 ``ascc``). Robust dev accuracy 0.550 / 0.535 / 0.475 / 0.235 and final ‖θ−θ₀‖/‖θ₀‖ 0.0066 / 0.0057 /
@@ -26,7 +26,7 @@ from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams
-from methods.base import Batch
+from bench.method import Batch
 
 
 def weight_distance(params: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], eps: float = 1e-10) -> torch.Tensor:
@@ -50,7 +50,8 @@ class PTWDHparams(AdvHparams):
             raise ConfigError("method.lam must be ≥ 0")
 
 
-@METHODS.register("adv-ptwd", "Adv-Base + λ·‖θ−θ₀‖₂ over the encoder (unsquared, as in the paper code)")
+@METHODS.register("adv-ptwd", "Adv-Base + λ·‖θ−θ₀‖₂ over the encoder (unsquared, as in the paper code)",
+                  display="Adv-PTWD", rank=2)
 class AdvPTWD(AdvBase):
     Hparams = PTWDHparams
 

@@ -31,6 +31,7 @@ code do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,8 @@ from bench.classifier import Classifier
 from bench.data import Example
 from bench.errors import ConfigError
 from bench.registry import METHODS
-from methods import ascc
-from methods.base import Batch, Method, TrainContext
+from bench import ascc
+from bench.method import Batch, Method, TrainContext
 
 SELECTIONS = ("ascc", "clean")
 
@@ -64,12 +65,19 @@ class FreeLBHparams:
             raise ConfigError(f"method.selection must be one of {', '.join(SELECTIONS)}")
 
 
-@dataclass(frozen=True)
-class FreeLBPlusHparams(FreeLBHparams):
-    adv_steps: int = 10
-    adv_lr: float = 0.03
-    adv_init_mag: float = 0.05
-    adv_max_norm: float = 0.0
+def ascent_preset(name: str, module: str, **defaults: Any) -> type:
+    """:class:`FreeLBHparams` with other ascent defaults (K, η, m, ε): the hyperparameter class of a FreeLB-family
+    method (same fields, so the same record keys)."""
+    types = {f.name: f.type for f in dataclasses.fields(FreeLBHparams)}
+    cls = dataclasses.make_dataclass(name, [(k, types[k], dataclasses.field(default=v)) for k, v in defaults.items()],
+                                     bases=(FreeLBHparams,), frozen=True)
+    cls.__module__ = module  # importable by name (pickled with a resolved cell)
+    return cls
+
+
+#: TextDefender's trainer defaults with K raised (see the module docstring)
+FreeLBPlusHparams = ascent_preset("FreeLBPlusHparams", __name__, adv_steps=10, adv_lr=0.03, adv_init_mag=0.05,
+                                  adv_max_norm=0.0)
 
 
 def init_delta(mask: torch.Tensor, dim: int, magnitude: float, dtype: torch.dtype) -> torch.Tensor:
@@ -130,7 +138,8 @@ def forward_embeds(model: Classifier, batch: Batch, embeds: torch.Tensor, hidden
     return Pass(model.head(features), features, out.hidden_states[0] if hidden else None)
 
 
-@METHODS.register("freelb", "FreeLB: K-step PGD on the input embeddings in a Frobenius ball, gradients accumulated over the steps")
+@METHODS.register("freelb", "FreeLB: K-step PGD on the input embeddings in a Frobenius ball, gradients accumulated over the steps",
+                  display="FreeLB", rank=6, beyond_paper=True)
 class FreeLB(Method):
     Hparams = FreeLBHparams
 
@@ -140,14 +149,12 @@ class FreeLB(Method):
         #: per call of :meth:`loss`: the adversarial loss and each example's ‖δ‖_F at every ascent step
         self.trace: list[tuple[float, torch.Tensor]] = []
         if hparams.selection == "ascc":
-            from attacks.synonyms import counterfitted
-            from bench.assets import AssetConfig
+            self.selection_metric = ascc.DevSelection.metric
+            self.selection = ascc.DevSelection(context)
+        self.setup(model, context)
 
-            self.selection_metric = "dev_ascc_robust_accuracy"
-            synonyms = counterfitted(context.assets if context.assets is not None else AssetConfig.from_env())
-            field = 1 if context.spec.attack_field == "text_pair" else 0
-            self.dev_aligner = ascc.aligner_for(context.tokenizer, synonyms, field, context.max_length,
-                                                ascc.ASCCConfig().max_candidates)
+    def setup(self, model: Classifier, context: TrainContext) -> None:
+        """What a FreeLB-family method adds to FreeLB's state (InfoBERT: its critic); FreeLB adds nothing."""
 
     @classmethod
     def check_config(cls, hparams: FreeLBHparams, spec: Any, batch_size: int) -> None:
@@ -215,10 +222,11 @@ class FreeLB(Method):
         """Robust dev accuracy under the ``ascc`` attack (``selection=ascc``) or the clean dev accuracy."""
         if self.hparams.selection == "clean":
             return clean_accuracy
-        return ascc.robust_accuracy(victim, dev, self.dev_aligner, ascc.ASCCConfig(), seed=0)
+        return self.selection.score(victim, dev)
 
 
-@METHODS.register("freelb++", "FreeLB++ (TextDefender): FreeLB with 10 ascent steps and no norm bound")
+@METHODS.register("freelb++", "FreeLB++ (TextDefender): FreeLB with 10 ascent steps and no norm bound",
+                  display="FreeLB++", rank=7, beyond_paper=True)
 class FreeLBPlus(FreeLB):
     Hparams = FreeLBPlusHparams
 

@@ -44,16 +44,13 @@ from torch import nn
 from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
-from methods.base import Batch, TrainContext
-from methods.freelb import FreeLB, FreeLBHparams, Pass
+from bench.method import Batch, TrainContext
+from methods.freelb import FreeLB, Pass, ascent_preset
 
 
 @dataclass(frozen=True)
-class InfoBERTHparams(FreeLBHparams):
-    adv_steps: int = 3
-    adv_lr: float = 0.04
-    adv_init_mag: float = 0.08
-    adv_max_norm: float = 0.0
+class InfoBERTHparams(ascent_preset("InfoBERTAscent", __name__, adv_steps=3, adv_lr=0.04, adv_init_mag=0.08,
+                                    adv_max_norm=0.0)):
     beta: float = 5e-3  # weight of the information-bottleneck regulariser
     alpha: float = 5e-3  # weight of the anchored-feature regulariser
     cl: float = 0.5  # lower rank threshold of the anchored features
@@ -101,12 +98,13 @@ def anchored_positions(grad_norms: torch.Tensor, cl: float, ch: float) -> torch.
     return order[math.ceil(n * cl):math.ceil(n * ch)]
 
 
-@METHODS.register("infobert", "InfoBERT: FreeLB + β·information bottleneck + α·anchored-feature InfoNCE")
+@METHODS.register("infobert", "InfoBERT: FreeLB + β·information bottleneck + α·anchored-feature InfoNCE",
+                  display="InfoBERT", rank=8, beyond_paper=True)
 class InfoBERT(FreeLB):
     Hparams = InfoBERTHparams
 
-    def __init__(self, hparams: InfoBERTHparams, model: Classifier, context: TrainContext) -> None:
-        super().__init__(hparams, model, context)
+    def setup(self, model: Classifier, context: TrainContext) -> None:
+        hparams = self.hparams
         width = model.input_embeddings().embedding_dim
         # Seeded apart from the global stream, so that with α = β = 0 the run is FreeLB's exactly.
         with torch.random.fork_rng(devices=[]):

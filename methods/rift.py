@@ -40,7 +40,7 @@ from bench.classifier import Classifier
 from bench.errors import ConfigError
 from bench.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams, task_default
-from methods.base import Batch, TrainContext
+from bench.method import Batch, TrainContext
 
 
 def info_nce(s: torch.Tensor, t: torch.Tensor, tau: float) -> torch.Tensor:
@@ -76,7 +76,8 @@ class RIFTHparams(AdvHparams):
             raise ConfigError("method.tau must be > 0")
 
 
-@METHODS.register("rift", "Adv-Base + α·(−Î(S;T|Y)): per-class InfoNCE between the tuned (x̃) and frozen pre-trained (x) features")
+@METHODS.register("rift", "Adv-Base + α·(−Î(S;T|Y)): per-class InfoNCE between the tuned (x̃) and frozen pre-trained (x) features",
+                  display="RIFT", rank=4, ablation=True)
 class RIFT(AdvBase):
     Hparams = RIFTHparams
     #: condition on the label (I(S;T|Y)); rift-ist sets False (I(S;T))
@@ -140,7 +141,8 @@ class RIFT(AdvBase):
         return self.hparams.alpha * -bound, parts
 
 
-@METHODS.register("rift-ist", "RIFT ablation: α·(−Î(S;T)) with one projection pair and negatives from the whole batch")
+@METHODS.register("rift-ist", "RIFT ablation: α·(−Î(S;T)) with one projection pair and negatives from the whole batch",
+                  display="RIFT, I(S;T)", rank=5, ablation=True)
 class RIFTIst(RIFT):
     conditional = False
 

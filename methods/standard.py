@@ -7,10 +7,10 @@ import torch.nn.functional as F
 
 from bench.classifier import Classifier
 from bench.registry import METHODS
-from methods.base import Batch, Method
+from bench.method import Batch, Method
 
 
-@METHODS.register("standard", "cross-entropy on clean inputs (no adversary)")
+@METHODS.register("standard", "cross-entropy on clean inputs (no adversary)", display="Standard", rank=0)
 class Standard(Method):
     def loss(self, model: Classifier, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         loss = F.cross_entropy(self.forward(model, batch).logits, batch.labels)

@@ -63,7 +63,7 @@ def tiny_model(sst2_task, minilm_dir):
     from bench.models import fingerprint
     from bench.train import TrainSpec, fine_tune
     from methods.standard import Standard
-    from methods.base import NoHparams
+    from bench.method import NoHparams
 
     scale = Scale(n_train=192, n_dev=32, n_test=12, epochs=2, batch_size=16, lr=1e-4)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "standard", {}, 0, scale, 64,

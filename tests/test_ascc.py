@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from bench.data import Example
-from methods import ascc
+from bench import ascc
 
 
 @pytest.fixture(scope="module")
 def synonyms(assets):
-    from attacks.synonyms import counterfitted
+    from bench.synonyms import counterfitted
 
     return counterfitted(assets)
 
@@ -84,7 +84,7 @@ def test_search_stays_on_the_simplex_and_leaves_the_model_alone(model_and_tokeni
         clean = model(**al.encoding).logits
         model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = ascc.search(model, al, ascc.kl_objective(clean), ascc.ASCCConfig(steps=3), keep_history=True)
+    result = ascc.search(model, al, ascc.kl_objective(clean), ascc.ASCCSettings(steps=3), keep_history=True)
     assert model.training  # mode restored
     assert all(p.grad is None for p in model.parameters())  # only the weights got gradients
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -124,11 +124,11 @@ def test_choose_keeps_the_loss_from_going_down():
 
 def test_vertices_are_texts(victim, synonyms, sst2_task):
     """A proposal's text tokenises to the hull vertex's tokens and gives the victim the vertex's logits."""
-    from attacks.text import with_field
+    from bench.text import with_field
 
     aligner = ascc.Aligner(victim.tokenizer, synonyms, 0, victim.max_length)
     examples = sst2_task.test[:4]
-    props, al = ascc.proposals(victim.model, aligner, examples, ascc.ASCCConfig(steps=3), torch.Generator().manual_seed(0))
+    props, al = ascc.proposals(victim.model, aligner, examples, ascc.ASCCSettings(steps=3), torch.Generator().manual_seed(0))
     checked = 0
     for b, ex in enumerate(examples):
         n_tokens = int(al.encoding["attention_mask"][b].sum())
@@ -168,15 +168,16 @@ def test_ascc_attack_never_lowers_the_loss_it_maximises(victim, assets, sst2_tas
     assert changed > 0
 
 
-def test_ascc_attack_defaults_match_the_adversary():
-    from dataclasses import asdict
+def test_one_settings_class_for_the_attack_and_the_methods():
+    """The ``ascc`` attack's settings are the adversary's own class, and the methods' ``ascc_*`` defaults are its."""
+    from attacks.ascc import ASCC
+    from methods.adv_base import AdvHparams
 
-    from attacks.ascc import ASCCSettings
-
-    settings = asdict(ASCCSettings())
-    config = asdict(ascc.ASCCConfig())
-    assert {k: settings[k] for k in ("steps", "lr", "weight_decay", "entropy_weight", "max_candidates")} == \
-        {k: config[k] for k in ("steps", "lr", "weight_decay", "entropy_weight", "max_candidates")}
+    assert ASCC.Settings is ascc.ASCCSettings
+    assert ascc.ASCCSettings.from_hparams(AdvHparams()) == ascc.DEFAULT
+    tuned = AdvHparams(ascc_steps=3, ascc_lr=0.5, ascc_weight_decay=0.0, ascc_entropy=1.0, ascc_candidates=4)
+    assert ascc.ASCCSettings.from_hparams(tuned) == ascc.ASCCSettings(steps=3, lr=0.5, weight_decay=0.0,
+                                                                      entropy_weight=1.0, max_candidates=4)
 
 
 def test_robust_accuracy_is_at_most_clean_accuracy(victim, synonyms, sst2_task):
@@ -184,8 +185,8 @@ def test_robust_accuracy_is_at_most_clean_accuracy(victim, synonyms, sst2_task):
 
     dev = sst2_task.dev[:16]
     aligner = ascc.Aligner(victim.tokenizer, synonyms, 0, victim.max_length)
-    robust = ascc.robust_accuracy(victim, dev, aligner, ascc.ASCCConfig(steps=5), seed=0)
-    again = ascc.robust_accuracy(victim, dev, aligner, ascc.ASCCConfig(steps=5), seed=0)
+    robust = ascc.robust_accuracy(victim, dev, aligner, ascc.ASCCSettings(steps=5), seed=0)
+    again = ascc.robust_accuracy(victim, dev, aligner, ascc.ASCCSettings(steps=5), seed=0)
     clean = evaluate_accuracy(victim, dev)
     assert robust == again  # seeded
     assert 0 <= robust <= clean

@@ -9,7 +9,7 @@ import pytest
 
 from attacks.addsent import (GENERIC, SUBJECTS, AddSent, AddSentSettings, Distractor, make_distractor,
                              split_sentences, violations)
-from attacks.text import WORD_RE
+from bench.text import WORD_RE
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
 from bench.data import Example

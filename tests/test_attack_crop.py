@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from attacks.crop import crop_for_attack
-from attacks.text import Words
+from bench.crop import crop_for_attack
+from bench.text import Words
 from bench.data import Example
 
 

@@ -7,11 +7,11 @@ import functools
 import numpy as np
 import pytest
 
-from attacks.base import AttackContext
+from bench.attack import AttackContext
 from attacks.charedits import EDITS, delete, insert, levenshtein, substitute, swap
 from attacks.deepwordbug import DeepWordBug, DeepWordBugSettings, word_scores
 from attacks.engine import Limits, drive
-from attacks.text import Words
+from bench.text import Words
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
 from bench.data import Example
@@ -37,13 +37,19 @@ def test_levenshtein_matches_the_recursive_definition():
         assert levenshtein(a, b) == reference_levenshtein(a, b) == levenshtein(b, a)
 
 
+def _edits(edit, word: str, editable: bool, seeds: int = 20) -> list[str]:
+    """``edit`` of ``word`` under ``seeds`` seeds; None every time when the word is not ``editable``."""
+    outs = [edit(word, np.random.default_rng(seed)) for seed in range(seeds)]
+    if not editable:
+        assert all(out is None for out in outs)
+        return []
+    return outs
+
+
 @pytest.mark.parametrize("word", WORDS)
 def test_swap_transposes_two_different_neighbours(word):
-    for seed in range(20):
-        out = swap(word, np.random.default_rng(seed))
-        if len(set(word)) < 2 or all(word[i] == word[i + 1] for i in range(len(word) - 1)):
-            assert out is None
-            continue
+    editable = len(set(word)) >= 2 and any(word[i] != word[i + 1] for i in range(len(word) - 1))
+    for out in _edits(swap, word, editable):
         diff = [i for i in range(len(word)) if word[i] != out[i]]
         assert len(out) == len(word) and len(diff) == 2 and diff[1] == diff[0] + 1
         assert out[diff[0]] == word[diff[1]] and out[diff[1]] == word[diff[0]]
@@ -52,11 +58,7 @@ def test_swap_transposes_two_different_neighbours(word):
 
 @pytest.mark.parametrize("word", WORDS)
 def test_substitute_changes_exactly_one_letter(word):
-    for seed in range(20):
-        out = substitute(word, np.random.default_rng(seed))
-        if len(word) < 2:
-            assert out is None
-            continue
+    for out in _edits(substitute, word, len(word) >= 2):
         diff = [i for i in range(len(word)) if word[i] != out[i]]
         assert len(out) == len(word) and len(diff) == 1 and out[diff[0]].islower()
         assert out[diff[0]] != word[diff[0]].lower()
@@ -65,11 +67,7 @@ def test_substitute_changes_exactly_one_letter(word):
 
 @pytest.mark.parametrize("word", WORDS)
 def test_delete_removes_one_character(word):
-    for seed in range(20):
-        out = delete(word, np.random.default_rng(seed))
-        if len(word) < 2:
-            assert out is None
-            continue
+    for out in _edits(delete, word, len(word) >= 2):
         assert len(out) == len(word) - 1
         assert any(word[:i] + word[i + 1:] == out for i in range(len(word)))
         assert levenshtein(word, out) == 1
@@ -78,11 +76,7 @@ def test_delete_removes_one_character(word):
 @pytest.mark.parametrize("word", WORDS)
 def test_insert_adds_one_letter_anywhere(word):
     positions = set()
-    for seed in range(60):
-        out = insert(word, np.random.default_rng(seed))
-        if len(word) < 2:
-            assert out is None
-            continue
+    for out in _edits(insert, word, len(word) >= 2, seeds=60):
         assert len(out) == len(word) + 1 and levenshtein(word, out) == 1
         spots = [i for i in range(len(out)) if out[:i] + out[i + 1:] == word]
         assert spots and out[spots[0]].isalpha()
@@ -122,7 +116,7 @@ def test_word_scores_follow_the_definitions(scoring):
 
 def _returning(gen):
     """Wrap a scoring step so ``drive`` returns its value (in ``Outcome.reason``)."""
-    from attacks.base import Outcome
+    from bench.attack import Outcome
 
     value = yield from gen
     return Outcome({}, value)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attacks.base import AttackContext, Outcome
+from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Limits, drive, example_seed
-from attacks.text import Words
+from bench.text import Words
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
 from bench.data import Example

@@ -10,7 +10,7 @@ import pytest
 from attacks.engine import attack_many
 from attacks.genetic import (Alzantot, AlzantotSettings, GeneticNoLM, GeneticNoLMSettings, GeneticSettings,
                              margin)
-from attacks.synonyms import CounterFitted
+from bench.synonyms import CounterFitted
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
 from bench.config import apply_overrides

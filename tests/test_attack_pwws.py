@@ -11,7 +11,7 @@ import pytest
 
 from attacks.pwws import PWWS, PWWSSettings
 from attacks.pwws_wordnet import PWWSWordNet, PWWSWordNetSettings
-from attacks.synonyms import CounterFitted
+from bench.synonyms import CounterFitted
 from attacks.toy import LexiconVictim
 from bench.assets import AssetConfig
 from bench.data import Example
@@ -227,7 +227,7 @@ def test_search_setting_is_validated():
 
 def test_parts_of_hyphenated_compounds_are_not_attacked():
     from attacks.pwws_wordnet import in_compound
-    from attacks.text import Words
+    from bench.text import Words
 
     words = Words.split("His year-end tour - AP - Colin's 1986-born son, well -made")
     flagged = {words.word(i) for i in range(len(words)) if in_compound(words, i)}

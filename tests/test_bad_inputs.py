@@ -217,10 +217,11 @@ def test_committed_reference_record_matches_the_shared_data(shared):
     """The reference record predates data identities: it is accepted by its split rule (and regress reruns it)."""
     from bench.assets import AssetConfig
     from bench.data import data_identity
+    from bench.record import CellRecord
     from bench.runner import data_mismatch
 
     record, _ = _reference_record()
-    assert data_mismatch(record, data_identity("sst2", AssetConfig(shared, offline=True))) == ""
+    assert data_mismatch(CellRecord.from_json(record), data_identity("sst2", AssetConfig(shared, offline=True))) == ""
 
 
 # ---------------------------------------------------------------- options: one line, exit 2, before any work
@@ -526,7 +527,7 @@ def test_a_nan_loss_from_a_method_stops_at_its_first_step(sst2_task, minilm_dir)
     from bench.config import Scale
     from bench.models import fingerprint
     from bench.train import TrainSpec, fine_tune
-    from methods.base import NoHparams
+    from bench.method import NoHparams
     from methods.standard import Standard
 
     class Broken(Standard):
@@ -548,8 +549,8 @@ def test_overwrite_always_never_resumes_a_checkpoint(folders, capsys):
     argv = ["run", *TINY, "--results", str(results), "--cache", str(cache)]
     assert main(argv) == 0
     capsys.readouterr()
-    reference_ids = {r["cell_id"] for r in load_records(REFERENCE / "records")[0]}
-    (record,) = [r for r in load_records(results)[0] if r["cell_id"] not in reference_ids]
+    reference_ids = {r.cell_id for r in load_records(REFERENCE / "records")[0]}
+    (record,) = [r.to_json() for r in load_records(results)[0] if r.cell_id not in reference_ids]
     path = next(results.rglob(f"{record['cell_id']}.json"))
     rows = [json.loads(line) for line in path.with_name(f"{record['cell_id']}.examples.jsonl").read_text().splitlines()]
     forged = {**rows[0], "status": "success", "final_pred": 1 - rows[0]["label"]}

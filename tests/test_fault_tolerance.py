@@ -43,8 +43,8 @@ def comparable(results: Path) -> dict:
     assert not problems
     out = {}
     for r in records:
-        rows = read_jsonl(next(results.rglob(f"{r['cell_id']}.examples.jsonl")))
-        out[r["cell_id"]] = ({k: v for k, v in r["metrics"].items() if k not in TIMING},
+        rows = read_jsonl(next(results.rglob(f"{r.cell_id}.examples.jsonl")))
+        out[r.cell_id] = ({k: v for k, v in r.metrics.to_json().items() if k not in TIMING},
                              [{k: v for k, v in row.items() if k not in TIMING} for row in rows])
     return out
 
@@ -98,7 +98,7 @@ def test_sigkill_at_several_points_then_resume(reference, tmp_path):
     assert code == 0, err
     assert comparable(results) == expected
     assert not list(results.rglob("*.partial.jsonl")) and not list(results.rglob("*.lock"))
-    resumed = [r["provenance"]["resumed_examples"] for r in load_records(results)[0]]
+    resumed = [r.provenance.resumed_examples for r in load_records(results)[0]]
     assert max(resumed) >= 3  # the cell killed mid-attack resumed from its checkpoint
 
 
@@ -135,10 +135,10 @@ def test_pool_executor_runs_model_groups_on_two_workers(reference, tmp_path):
     code, err = finish(bench(["run", *grid, "--seeds", "0", "1", "--executor", "pool", "--workers", "2"], results, cache))
     assert code == 0, err
     records, _ = load_records(results)
-    assert sorted(r["cell"]["seed"] for r in records) == [0, 1]
+    assert sorted(r.cell.seed for r in records) == [0, 1]
     assert "[worker 0]" in err and "[worker 1]" in err and "peak memory per worker" in err
-    seed0 = next(r for r in records if r["cell"]["seed"] == 0)
-    assert {k: v for k, v in seed0["metrics"].items() if k not in TIMING} in [m for m, _ in reference[0].values()]
+    seed0 = next(r for r in records if r.cell.seed == 0)
+    assert {k: v for k, v in seed0.metrics.to_json().items() if k not in TIMING} in [m for m, _ in reference[0].values()]
 
 
 def test_pool_shares_one_model_between_workers_and_survives_losing_one(reference, tmp_path):
@@ -162,9 +162,9 @@ def test_pool_shares_one_model_between_workers_and_survives_losing_one(reference
     assert code == 0, err
     records, problems = load_records(results)
     assert len(records) == 2 and not problems and not list(results.rglob("*.failed.json"))
-    assert max(r["provenance"]["resumed_examples"] for r in records) >= 2
-    assert records[0]["metrics"]["n_examples"] == records[1]["metrics"]["n_examples"] == 32
-    same = [{k: v for k, v in r["metrics"].items() if k not in TIMING} for r in records]
+    assert max(r.provenance.resumed_examples for r in records) >= 2
+    assert records[0].metrics.n_examples == records[1].metrics.n_examples == 32
+    same = [{k: v for k, v in r.metrics.to_json().items() if k not in TIMING} for r in records]
     assert same[0] == same[1]  # the budgets never bind: the resumed cell equals the uninterrupted one
 
 
@@ -194,7 +194,7 @@ def test_pool_sigint_stops_every_worker_and_reports_what_was_running(reference, 
     assert not any(_running(pid) for pid in workers)  # no worker outlives the run
     code, err = finish(bench(["run", *longer], results, cache))
     assert code == 0, err
-    assert max(r["provenance"]["resumed_examples"] for r in load_records(results)[0]) >= 1
+    assert max(r.provenance.resumed_examples for r in load_records(results)[0]) >= 1
 
 
 def test_examples_in_flight_killed_and_resumed_equal_one_at_a_time(reference, tmp_path):
@@ -221,7 +221,7 @@ def test_examples_in_flight_killed_and_resumed_equal_one_at_a_time(reference, tm
     flat = lambda rows: [p for r in rows for k in PROBS for p in r[k]]  # noqa: E731
     assert flat(batched) == pytest.approx(flat(one), abs=1e-5)
     (record,), _ = load_records(results)
-    assert record["provenance"]["resumed_examples"] >= 2 and record["provenance"]["examples_in_flight"] == 6
+    assert record.provenance.resumed_examples >= 2 and record.provenance.examples_in_flight == 6
 
 
 def test_ray_executor_on_a_local_runtime(reference, tmp_path):

@@ -21,7 +21,7 @@ from torch import nn
 from bench.classifier import Classifier
 from bench.data import DatasetSpec
 from bench.errors import ConfigError
-from methods.base import Batch, TrainContext
+from bench.method import Batch, TrainContext
 from methods.freelb import FreeLB, FreeLBHparams, FreeLBPlus, FreeLBPlusHparams, ascent_step
 from methods.infobert import Critic, InfoBERT, InfoBERTHparams, anchored_positions, bottleneck
 
@@ -252,7 +252,7 @@ def test_without_a_perturbation_freelb_trains_exactly_as_standard(minilm_dir, ss
     from bench.data import TaskData
     from bench.models import fingerprint
     from bench.train import TrainSpec, fine_tune
-    from methods.base import NoHparams
+    from bench.method import NoHparams
     from methods.standard import Standard
 
     task = TaskData(sst2_task.spec, sst2_task.train[:16], sst2_task.dev[:6], sst2_task.test[:2])

@@ -136,7 +136,7 @@ def test_rift_with_alpha_zero_reproduces_adv_base(minilm_dir, tiny_task, assets)
 def test_alpha_and_beta_defaults_follow_the_task(minilm_dir, sst2_task, assets):
     from bench.classifier import load_pretrained
     from bench.data import DatasetSpec
-    from methods.base import TrainContext
+    from bench.method import TrainContext
     from methods.rift import RIFT, RIFTHparams
 
     model, tok = load_pretrained(minilm_dir, 3, "mean", 0)

@@ -14,7 +14,7 @@ def _records(folder):
     """The result records under ``folder`` (not the model cache's logs and manifests, which may live below it)."""
     from bench.store import load_records
 
-    return {r["config"]["method"]: r for r in load_records(folder)[0]}
+    return {r.config.method: r.to_json() for r in load_records(folder)[0]}
 
 
 def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attacks.pwws import PWWS, PWWSSettings
-from attacks.synonyms import counterfitted
+from bench.synonyms import counterfitted
 
 
 def _prob(model, tokenizer, text):

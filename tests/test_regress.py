@@ -13,21 +13,21 @@ from bench.cli import main
 from bench.errors import ConfigError
 from bench.regress import (GRID_FILE, RECORDS_DIR, TOLERANCE_FILE, Tolerance, compare, format_report, grid_cells,
                            load_tolerances, update_reference)
-from bench.store import atomic_write_json, examples_path, load_records, record_path
+from bench.store import CellRecord, atomic_write_json, examples_path, load_records, record_path, write_record
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "results" / "reference"
 
 
-def _reference_records() -> list[dict]:
+def _reference_records() -> list[CellRecord]:
     records, problems = load_records(REFERENCE / RECORDS_DIR)
     assert records and not problems, problems
     return records
 
 
-def _write(results: Path, records: list[dict]) -> Path:
+def _write(results: Path, records: list[CellRecord]) -> Path:
     for r in records:
-        atomic_write_json(record_path(results, r["cell"], r["cell_id"]), r)
+        write_record(record_path(results, r.cell.to_json(), r.cell_id), r)
     return results
 
 
@@ -36,15 +36,13 @@ def _write(results: Path, records: list[dict]) -> Path:
 
 def test_committed_reference_matches_its_grid():
     """Every grid cell has a reference record with the same resolved configuration, and vice versa."""
-    from bench.grid import resolve_cell
-
-    cells = {resolve_cell(c).cell_id: c for c in grid_cells(REFERENCE / GRID_FILE)}
-    records = {r["cell_id"]: r for r in _reference_records()}
+    cells = {rc.cell_id: rc for rc in grid_cells(REFERENCE / GRID_FILE)}
+    records = {r.cell_id: r for r in _reference_records()}
     assert set(cells) == set(records), ("results/reference/records is out of date with grid.yaml or the code's "
                                         "defaults: run `bench regress --update` and commit it")
     for cell_id, r in records.items():
-        assert examples_path(record_path(REFERENCE / RECORDS_DIR, r["cell"], cell_id)).exists()
-        assert r["provenance"]["hardware"]["device"] == "cpu"
+        assert examples_path(record_path(REFERENCE / RECORDS_DIR, r.cell.to_json(), cell_id)).exists()
+        assert r.provenance.hardware["device"] == "cpu"
 
 
 def test_committed_tolerances():
@@ -57,7 +55,7 @@ def test_committed_tolerances():
     for m in tolerances:  # every tolerance names a value of some reference record (a term: of the methods with it)
         assert any(metric_value(r, m) is not None for r in records), f"tolerance {m} names no value of any record"
     assert all(metric_value(r, "training.epoch_log.-1.terms.info_bound") is not None
-               for r in records if r["cell"]["method"] == "rift")
+               for r in records if r.cell.method == "rift")
 
 
 @pytest.mark.parametrize("text, message", [("metrics.x: 3\n", "expected keys"), ("metrics.x: {abs: -1}\n", "≥ 0"),
@@ -84,10 +82,10 @@ def test_robustness_drop_beyond_tolerance_fails_with_a_readable_diff():
                   "metrics.attack_success_rate": Tolerance(abs=0.05, better="lower"),
                   "metrics.mean_queries": Tolerance(rel=0.1)}
     fresh = copy.deepcopy(ref)
-    m = fresh[0]["metrics"]
-    m["accuracy_under_attack"] -= 0.06
-    m["attack_success_rate"] += 0.04  # within tolerance
-    m["mean_queries"] *= 1.2
+    m = fresh[0].metrics
+    m.accuracy_under_attack -= 0.06
+    m.attack_success_rate += 0.04  # within tolerance
+    m.mean_queries *= 1.2
     result = compare(ref, fresh, tolerances)
     verdicts = {(c.metric, c.verdict) for c in result.failures}
     assert verdicts == {("metrics.accuracy_under_attack", "robustness dropped"), ("metrics.mean_queries", "moved")}
@@ -102,7 +100,7 @@ def test_robustness_drop_beyond_tolerance_fails_with_a_readable_diff():
 def test_robustness_rise_beyond_tolerance_also_fails():
     ref = _reference_records()
     fresh = copy.deepcopy(ref)
-    fresh[-1]["metrics"]["accuracy_under_attack"] += 0.2
+    fresh[-1].metrics.accuracy_under_attack += 0.2
     result = compare(ref, fresh, {"metrics.accuracy_under_attack": Tolerance(abs=0.05, better="higher")})
     assert [c.verdict for c in result.failures] == ["better (beyond tolerance)"]
 
@@ -113,7 +111,7 @@ def test_missing_cells_and_changed_configurations_fail():
     assert any("no fresh record" in p for p in compare(ref, ref[:-1], tol).problems)
     assert any("no reference record" in p for p in compare(ref[:-1], ref, tol).problems)
     fresh = copy.deepcopy(ref)
-    fresh[0]["config"]["attack_settings"]["query_budget"] = 7
+    fresh[0].config.attack_settings["query_budget"] = 7
     result = compare(ref, fresh, tol)
     assert not result.ok and any("attack_settings.query_budget: 0 → 7" in p for p in result.problems)
 
@@ -123,7 +121,7 @@ def test_cli_fresh_records(tmp_path, capsys):
     assert main(["regress", "--fresh", str(_write(tmp_path / "same", copy.deepcopy(ref)))]) == 0
     assert "PASS" in capsys.readouterr().out
     worse = copy.deepcopy(ref)
-    worse[0]["metrics"]["clean_accuracy"] -= 0.2
+    worse[0].metrics.clean_accuracy -= 0.2
     assert main(["regress", "--fresh", str(_write(tmp_path / "worse", worse)), "--failures-only"]) == 1
     out = capsys.readouterr().out
     assert "worse: " in out and "metrics.clean_accuracy" in out and "metrics.mean_queries" not in out.split("FAIL")[0]
@@ -132,8 +130,8 @@ def test_cli_fresh_records(tmp_path, capsys):
 def test_a_failed_fresh_cell_fails_and_says_why(tmp_path, capsys):
     ref = _reference_records()
     fresh = _write(tmp_path / "fresh", copy.deepcopy(ref[1:]))  # the first cell raised instead of writing a record
-    note = record_path(fresh, ref[0]["cell"], ref[0]["cell_id"]).with_suffix(".failed.json")
-    atomic_write_json(note, {"cell_id": ref[0]["cell_id"], "cell": ref[0]["config"], "error": "RuntimeError: boom"})
+    note = record_path(fresh, ref[0].cell.to_json(), ref[0].cell_id).with_suffix(".failed.json")
+    atomic_write_json(note, {"cell_id": ref[0].cell_id, "cell": ref[0].config.to_json(), "error": "RuntimeError: boom"})
     assert main(["regress", "--fresh", str(fresh)]) == 1
     out = capsys.readouterr().out
     assert "no fresh record" in out and "failed: RuntimeError: boom" in out
@@ -147,9 +145,9 @@ def test_update_reference_replaces_the_records(tmp_path):
     (ref_dir / RECORDS_DIR / "stale" / "old.json").write_text("{}")
     assert update_reference(REFERENCE / RECORDS_DIR, ref_dir) == len(_reference_records())
     records, problems = load_records(ref_dir / RECORDS_DIR)
-    assert not problems and {r["cell_id"] for r in records} == {r["cell_id"] for r in _reference_records()}
+    assert not problems and {r.cell_id for r in records} == {r.cell_id for r in _reference_records()}
     assert not (ref_dir / RECORDS_DIR / "stale").exists()
-    assert all(examples_path(record_path(ref_dir / RECORDS_DIR, r["cell"], r["cell_id"])).exists() for r in records)
+    assert all(examples_path(record_path(ref_dir / RECORDS_DIR, r.cell.to_json(), r.cell_id)).exists() for r in records)
     assert not [p for p in ref_dir.iterdir() if p.name.startswith(".records-")]
 
 
@@ -213,7 +211,7 @@ def test_broken_method_loss_fails(tiny_reference, monkeypatch, capsys):
 def test_weakened_attack_search_fails(tiny_reference, monkeypatch, capsys):
     """PWWS restricted to one synonym per word finds fewer adversarial examples: the numbers move, and it fails."""
     import attacks.pwws
-    from attacks.synonyms import CounterFitted, counterfitted
+    from bench.synonyms import CounterFitted, counterfitted
 
     def one_neighbour(config):
         full = counterfitted(config)
@@ -239,14 +237,14 @@ def _one_cell_reference(tmp_path: Path, method: str, attack: str = "pwws") -> Pa
     ref = tmp_path / "reference"
     ref.mkdir()
     (ref / GRID_FILE).write_text(yaml.safe_dump(grid))
-    (record,) = [r for r in _reference_records() if r["cell"]["method"] == method and r["cell"]["attack"] == attack]
+    (record,) = [r for r in _reference_records() if r.cell.method == method and r.cell.attack == attack]
     from bench.regress import metric_value
 
     tolerances = yaml.safe_load((REFERENCE / TOLERANCE_FILE).read_text())  # less the terms this method lacks
     (ref / TOLERANCE_FILE).write_text(yaml.safe_dump(
         {k: v for k, v in tolerances.items() if metric_value(record, k) is not None}))
-    src = record_path(REFERENCE / "records", record["cell"], record["cell_id"])
-    dst = record_path(ref / "records", record["cell"], record["cell_id"])
+    src = record_path(REFERENCE / "records", record.cell.to_json(), record.cell_id)
+    dst = record_path(ref / "records", record.cell.to_json(), record.cell_id)
     dst.parent.mkdir(parents=True)
     shutil.copy(src, dst)
     shutil.copy(examples_path(src), examples_path(dst))
@@ -275,7 +273,7 @@ def test_adv_base_without_ascc_inner_steps_fails_regress(tmp_path, monkeypatch, 
     """The ASCC search returning its random start (no inner steps): the adversary is gone, and regress says so."""
     import dataclasses
 
-    from methods import ascc
+    from bench import ascc
 
     original = ascc.search
 

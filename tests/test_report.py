@@ -38,7 +38,7 @@ REFERENCE = REFERENCE_ROOT / "sst2" / "minilm-l6" / "standard" / "pwws"  # a res
 def _real_records() -> list[dict]:
     records, problems = load_records(REFERENCE)
     assert records and not problems, f"the committed reference records are missing or broken: {problems}"
-    return sorted(records, key=lambda r: r["cell"]["seed"])
+    return sorted((r.to_json() for r in records), key=lambda r: r["cell"]["seed"])
 
 
 def _scale_label() -> str:

@@ -79,7 +79,7 @@ def test_cli_sweep_reaches_the_grid(tmp_path, capsys):
     from bench.cli import _cells_from_args, build_parser, main
 
     args = build_parser().parse_args(["run", "--sweep", "epochs=1,2", "--seeds", "0", "1"])
-    assert [(c.seed, c.overrides) for c in _cells_from_args(args)] == [
+    assert [(c.seed, c.overrides) for c in (rc.cell for rc in _cells_from_args(args))] == [
         (0, (("epochs", 1),)), (0, (("epochs", 2),)), (1, (("epochs", 1),)), (1, (("epochs", 2),))]
     grid = tmp_path / "grid.yaml"
     expected = [(("n_test", 8), ("attack.query_budget", 0)), (("n_test", 8), ("attack.query_budget", 50))]
@@ -87,7 +87,7 @@ def test_cli_sweep_reaches_the_grid(tmp_path, capsys):
                  "sweep: {attack.query_budget: [0, 50]}\nset: [n_test=8]\n"):
         grid.write_text(text)
         args = build_parser().parse_args(["run", "--grid", str(grid)])
-        assert [c.overrides for c in _cells_from_args(args)] == expected
+        assert [c.overrides for c in (rc.cell for rc in _cells_from_args(args))] == expected
     assert main(["run", "--results", str(tmp_path), "--sweep", "method.beta=1,5"]) == 2
     assert "hyperparameter 'beta'" in capsys.readouterr().err
 

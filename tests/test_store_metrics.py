@@ -15,7 +15,7 @@ def _record(cell_id="abc"):
 def test_record_roundtrip(tmp_path):
     path = tmp_path / "d" / "abc.json"
     atomic_write_json(path, _record())
-    assert load_record(path) == _record()
+    assert load_record(path).to_json() == _record()
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -41,7 +41,7 @@ def test_corrupt_and_foreign_files_are_reported_by_path(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"hello": "world"}))
     atomic_write_json(tmp_path / "wrongname.json", _record("zzz"))
     records, problems = load_records(tmp_path)
-    assert [r["cell_id"] for r in records] == ["abc"]
+    assert [r.cell_id for r in records] == ["abc"]
     assert len(problems) == 3
     assert any("half.json: not a readable JSON record" in p for p in problems)
     assert any("other.json: not a rift-bench record" in p for p in problems)

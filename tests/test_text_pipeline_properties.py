@@ -4,7 +4,7 @@ without an error, and the adversarial text differs from the original only where 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from attacks.pwws import PWWS, PWWSSettings
-from attacks.text import Words
+from bench.text import Words
 from attacks.toy import LexiconVictim
 from bench.data import Example
 

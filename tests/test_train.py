@@ -7,7 +7,7 @@ from bench.models import fingerprint
 from bench.train import ModelCache, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
 from bench.data import Example
 from bench.victim import Victim
-from methods.base import NoHparams
+from bench.method import NoHparams
 from methods.standard import Standard
 
 

@@ -15,9 +15,10 @@ import pandas as pd
 
 from bench.report.labels import DATASET_NAMES, MODEL_NAMES, display
 from bench.report.tables import attack_display, method_display
+from bench.record import CellRecord
 from bench.store import read_jsonl
 
-# The attacks' word definition (attacks/text.py: runs of ASCII letters with inner apostrophes); a change's
+# The attacks' word definition (bench/text.py: runs of ASCII letters with inner apostrophes); a change's
 # "index" counts these words in the attacked field.
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 STATUS_ORDER = {"success": 0, "failed": 1, "skipped": 2}
@@ -158,9 +159,9 @@ def _controls(counts: dict[str, int], has_similarity: bool) -> str:
             "<span class=count data-count=examples></span></div>")
 
 
-def examples_body(row: pd.Series, record: dict, page_dir: Path, index_href: str, metrics_line: str) -> str:
+def examples_body(row: pd.Series, record: CellRecord, page_dir: Path, index_href: str, metrics_line: str) -> str:
     """The body of one cell's examples page (``row``: the cell's row in the results frame)."""
-    field_index = 1 if record.get("attack", {}).get("field") == "text_pair" else 0
+    field_index = 1 if record.attack.field == "text_pair" else 0
     labels = _dataset_labels(row["dataset"])
     rows = read_jsonl(Path(row["examples_path"]))
     rows.sort(key=lambda r: (STATUS_ORDER.get(r.get("status"), 3), str(r.get("uid"))))

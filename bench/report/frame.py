@@ -1,5 +1,5 @@
 """Result records → pandas frames (a row per cell; a row per logged training step), the input of every
-table and figure. Reads the JSON record contract of :mod:`bench.store` only (never imports torch)."""
+table and figure. Reads the typed records of :mod:`bench.record` (never imports torch)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report.labels import split_cell_overrides, with_variant
+from bench.record import CellRecord, Training
 from bench.store import examples_path, load_records_with_paths
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
@@ -26,46 +27,44 @@ STEP_COLUMNS = ["dataset", "model", "method", "seed", "scale_label", "method_lab
                 "step", "epoch", "rel_weight_distance"]
 
 
-def _selected_terms(training: dict) -> dict:
+def _selected_terms(training: Training) -> dict:
     """The per-epoch mean of each loss term at the selected epoch ({} for records written before they were logged)."""
-    epochs = training.get("epoch_log") or []
-    selected = training.get("selected_epoch")
-    for entry in epochs:
-        if entry.get("epoch") == selected:
+    for entry in training.epoch_log or []:
+        if entry.get("epoch") == training.selected_epoch:
             return dict(entry.get("terms") or {})
     return {}
 
 
-def _row(record: dict, path: Path) -> dict:
-    cell, m = record["cell"], record["metrics"]
-    config, data, training = record.get("config", {}), record.get("data", {}), record.get("training", {})
-    groups = split_cell_overrides(cell.get("overrides", []))
-    scale_settings = config.get("scale_settings", {})
+def _row(record: CellRecord, path: Path) -> dict:
+    cell, m = record.cell, record.metrics
+    config, data, training = record.config, record.data, record.training
+    groups = split_cell_overrides(cell.overrides)
+    scale_settings = config.scale_settings
     examples = examples_path(path)
     return {
-        "dataset": cell["dataset"], "model": cell["model"], "method": cell["method"], "attack": cell["attack"],
-        "seed": cell["seed"], "scale": cell["scale"], "train_split": data.get("train_split"),
-        "n_examples": m.get("n_examples"), **{k: m.get(k) for k in METRICS},
-        "rel_weight_distance": training.get("selected_rel_weight_distance"), "cell_id": record["cell_id"],
+        "dataset": cell.dataset, "model": cell.model, "method": cell.method, "attack": cell.attack,
+        "seed": cell.seed, "scale": cell.scale, "train_split": data.train_split,
+        "n_examples": m.n_examples, **{k: getattr(m, k) for k in METRICS},
+        "rel_weight_distance": training.selected_rel_weight_distance, "cell_id": record.cell_id,
         # n_test is an evaluation size, not a training setting: cells of one model attacked on different numbers
-        # of examples share a table (see _separate_test_sizes)
-        "scale_label": with_variant(cell["scale"], [(k, v) for k, v in groups["scale"] if k != "n_test"]),
-        "method_label": with_variant(cell["method"], groups["method"]),
-        "attack_label": with_variant(cell["attack"], groups["attack"]),
+        # of examples share a table (see separate_test_sizes)
+        "scale_label": with_variant(cell.scale, [(k, v) for k, v in groups["scale"] if k != "n_test"]),
+        "method_label": with_variant(cell.method, groups["method"]),
+        "attack_label": with_variant(cell.attack, groups["attack"]),
         "attack_overrides": tuple(groups["attack"]),
         "method_overrides": tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in groups["method"])),
-        "n_train": data.get("n_train"), "n_test": data.get("n_test"), "train_pool_size": data.get("train_pool_size"),
+        "n_train": data.n_train, "n_test": data.n_test, "train_pool_size": data.train_pool_size,
         "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
-        "batch_size": scale_settings.get("batch_size"), "hparams": training.get("resolved_hparams") or config.get("hparams", {}),
-        "train_key": training.get("train_key"), "selected_dev_accuracy": training.get("selected_dev_accuracy"),
-        "scale_settings": scale_settings, "attack_settings": config.get("attack_settings", {}),
-        "max_length": config.get("max_length"),
-        "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.get("inactive_terms", [])),
+        "batch_size": scale_settings.get("batch_size"), "hparams": training.resolved_hparams or config.hparams,
+        "train_key": training.train_key, "selected_dev_accuracy": training.selected_dev_accuracy,
+        "scale_settings": scale_settings, "attack_settings": config.attack_settings,
+        "max_length": config.max_length,
+        "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.inactive_terms or []),
         "record_path": str(path), "examples_path": str(examples) if examples.exists() else None,
     }
 
 
-def _load(results: Path) -> tuple[list[tuple[dict, Path]], list[str]]:
+def _load(results: Path) -> tuple[list[tuple[CellRecord, Path]], list[str]]:
     return load_records_with_paths(results, with_failures=True)
 
 
@@ -95,12 +94,12 @@ def steps_frame(results: Path) -> pd.DataFrame:
     rows, seen = [], set()
     for record, path in loaded:
         base = _row(record, path)
-        training = record.get("training", {})
-        key = training.get("train_key") or record["cell_id"]
+        training = record.training
+        key = training.train_key or record.cell_id
         if key in seen:
             continue
         seen.add(key)
-        for step in training.get("step_log", []):
+        for step in training.step_log or []:
             if "rel_weight_distance" in step and "step" in step:
                 rows.append({**{k: base[k] for k in STEP_COLUMNS[:7]}, "train_key": key, "step": step["step"],
                              "epoch": step.get("epoch"), "rel_weight_distance": step["rel_weight_distance"]})

@@ -1,31 +1,41 @@
-"""Display names and orders: the paper's spelling of methods, attacks, models and datasets.
+"""Display names and orders of methods, attacks, models and datasets.
 
-Unknown names (methods or attacks added later) display as themselves and sort after the known ones.
+Methods and attacks are named by their registration (``display=…, rank=…, beyond_paper=…, ablation=…``), read
+from the source of ``methods/`` and ``attacks/`` without importing them (the report loads no torch). Names that
+no registration displays (runtime ones such as ``ta:*``, or records of methods removed since) display as
+themselves and sort after the known ones.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-METHOD_NAMES = {"standard": "Standard", "adv-base": "Adv-Base", "adv-ptwd": "Adv-PTWD", "adv-mixout": "Adv-Mixout",
-                "rift": "RIFT", "rift-ist": "RIFT, I(S;T)",
-                # beyond the paper: the defences TextDefender (Li et al. 2021) found strongest
-                "freelb": "FreeLB", "freelb++": "FreeLB++", "infobert": "InfoBERT"}
-ATTACK_NAMES = {"genetic": "Genetic", "pwws": "PWWS", "deepwordbug": "DeepWordBug", "addsent": "AddSent",
-                "pwws-wordnet": "PWWS-WordNet",
-                "textfooler": "TextFooler"}
+from bench.registry import ATTACKS, METHODS, UNRANKED
+
+
+def _table_order(registry) -> list:
+    """Ranked registrations in rank order, then the rest alphabetically."""
+    return sorted(registry.catalog(), key=lambda info: (info.rank, "" if info.rank < UNRANKED else info.name))
+
+
+_METHODS = _table_order(METHODS)
+_ATTACKS = _table_order(ATTACKS)
+
+METHOD_NAMES = {info.name: info.display for info in _METHODS}
+ATTACK_NAMES = {info.name: info.display for info in _ATTACKS}
 MODEL_NAMES = {"bert-base-uncased": "BERT-base", "roberta-base": "RoBERTa-base", "minilm-l6": "MiniLM-L6",
                "mpnet-base": "MPNet-base"}
 DATASET_NAMES = {"imdb": "IMDB", "snli": "SNLI", "sst2": "SST-2", "mr": "MR", "ag_news": "AG News"}
-HPARAM_SYMBOLS = {"beta": "β", "alpha": "α", "gamma": "γ", "lambda": "λ"}
+#: symbols of hyperparameter names in labels (the names are the methods' ``Hparams`` fields)
+HPARAM_SYMBOLS = {"beta": "β", "alpha": "α", "gamma": "γ", "lam": "λ"}
 
 #: methods and attacks not in the paper (Dong et al. 2021); the main tables mark them with BEYOND_MARK
-BEYOND_PAPER_METHODS = ("freelb", "freelb++", "infobert")
-BEYOND_PAPER_ATTACKS = ("textfooler",)
+BEYOND_PAPER_METHODS = tuple(info.name for info in _METHODS if info.beyond_paper)
+BEYOND_PAPER_ATTACKS = tuple(info.name for info in _ATTACKS if info.beyond_paper)
 BEYOND_MARK = "†"
 
 #: methods of the paper's Table 3 (the I(S;T|Y) vs I(S;T) ablation), kept out of the main tables
-ABLATION_METHODS = ("rift", "rift-ist")
+ABLATION_METHODS = tuple(info.name for info in _METHODS if info.ablation)
 
 
 def display(name: str, names: dict[str, str]) -> str:

@@ -17,7 +17,7 @@ from bench.report.leaderboard import leaderboard, leaderboard_html, scale_html
 from bench.report.render import to_html
 from bench.report.table import Table
 from bench.report.tables import attack_display, method_display
-from bench.store import atomic_write_text
+from bench.store import atomic_write_text, load_record
 
 if TYPE_CHECKING:
     from bench.report.figures import FigureFile
@@ -51,11 +51,9 @@ def _metrics_line(row: pd.Series) -> str:
 
 def write_examples_page(row: pd.Series, out: Path) -> Path | None:
     """``out/examples/<cell_id>.html`` for one record (None when its examples file is missing)."""
-    import json
-
     if not row["examples_path"]:
         return None
-    record = json.loads(Path(row["record_path"]).read_text(encoding="utf-8"))
+    record = load_record(Path(row["record_path"]))
     path = out / "examples" / f"{row['cell_id']}.html"
     body = examples_body(row, record, path.parent, "../index.html", _metrics_line(row))
     atomic_write_text(path, _page(example_title(row), body, "../", "examples"))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from attacks.base import AttackResult
-from attacks.text import Words
+from bench.attack import AttackResult
+from bench.text import Words
 from bench.data import Example
 
 TOKEN_MARGIN = 16

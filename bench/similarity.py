@@ -5,7 +5,7 @@ universal-sentence-encoder-multilingual v3 in pure NumPy, weights shipped in the
 ``similarity`` extra). The similarity of an attacked example is the cosine of the two embeddings of
 the attacked field (for NLI, the hypothesis; for ``addsent``, the field that received the distractor).
 
-    from attacks.similarity import annotate
+    from bench.similarity import annotate
     annotate(rows)                   # adds "similarity" to each successful row, None elsewhere
     mean_similarity(rows)            # over successful attacks; None when there is none
 """

@@ -41,23 +41,47 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attacks.text import Words, get_field, match_case, with_field
+from bench.text import Words, get_field, match_case, with_field
 from bench.classifier import Classifier, ClassifierOutput
 from bench.data import Example
+from bench.errors import ConfigError
 
 ENTROPY_NORM = 300 * 128  # the paper code divides the summed entropy by this constant
 
 
+#: std of the random normal start of the hull-weight logits
+INIT_STD = 0.1
+
+
 @dataclass(frozen=True)
-class ASCCConfig:
-    """The adversary's search settings (paper: 10 steps, Adam lr 1.0, weight decay 2e-5, entropy weight 15)."""
+class ASCCSettings:
+    """The adversary's search settings (paper: 10 steps, Adam lr 1.0, weight decay 2e-5, entropy weight 15).
+
+    The one settings class of the ASCC adversary: the ``ascc`` attack's ``Settings`` (``attack.steps=…``), and what
+    the adversarial methods build from their ``ascc_*`` hyperparameters (:meth:`from_hparams`). ``seed`` seeds the
+    attack's random start (a fresh generator per example); a training search draws from the training generator."""
 
     steps: int = 10
     lr: float = 1.0
     weight_decay: float = 2e-5
     entropy_weight: float = 15.0
     max_candidates: int = 8
-    init_std: float = 0.1
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.lr <= 0 or self.max_candidates < 1 or self.entropy_weight < 0:
+            raise ConfigError("attack.steps and attack.max_candidates must be ≥ 1, lr > 0 and entropy_weight ≥ 0")
+
+    @classmethod
+    def from_hparams(cls, hparams) -> "ASCCSettings":
+        """The settings a method's ``ascc_steps``/``ascc_lr``/``ascc_weight_decay``/``ascc_entropy``/
+        ``ascc_candidates`` hyperparameters name (their record names predate this class)."""
+        return cls(steps=hparams.ascc_steps, lr=hparams.ascc_lr, weight_decay=hparams.ascc_weight_decay,
+                   entropy_weight=hparams.ascc_entropy, max_candidates=hparams.ascc_candidates)
+
+
+#: the defaults, for the methods' ``ascc_*`` hyperparameter defaults and their dev-selection attack
+DEFAULT = ASCCSettings()
 
 
 @dataclass
@@ -248,14 +272,14 @@ class SearchResult:
 
 
 def search(model: Classifier, alignment: Alignment, objective: Callable[[torch.Tensor], torch.Tensor],
-           config: ASCCConfig, generator: torch.Generator | None = None, keep_history: bool = False) -> SearchResult:
+           config: ASCCSettings, generator: torch.Generator | None = None, keep_history: bool = False) -> SearchResult:
     """Optimise the hull weights to maximise ``objective`` (summed over the batch) minus the entropy term."""
     was_training = model.training
     model.eval()
     try:
         mask = alignment.mask
         shape = tuple(alignment.candidates.shape)
-        logits = (torch.randn(shape, generator=generator) * config.init_std).to(mask.device)
+        logits = (torch.randn(shape, generator=generator) * INIT_STD).to(mask.device)
         logits.requires_grad_(True)
         optimizer = torch.optim.Adam([logits], lr=config.lr, weight_decay=config.weight_decay)
         enc = alignment.encoding
@@ -291,7 +315,7 @@ def to_substitutions(alignment: Alignment, weights: torch.Tensor) -> list[dict[i
     return out
 
 
-def proposals(model: Classifier, aligner: Aligner, examples: Sequence[Example], config: ASCCConfig,
+def proposals(model: Classifier, aligner: Aligner, examples: Sequence[Example], config: ASCCSettings,
               generator: torch.Generator | None = None) -> tuple[list[list[dict[int, str]]], Alignment]:
     """The CE-maximising search on ``examples``; per example the distinct argmax texts of every step."""
     device = next(model.parameters()).device
@@ -317,7 +341,7 @@ def choose(probs: np.ndarray, label: int, clean_ce: float) -> int | None:
     return int(max(ok, key=lambda i: (bool(wrong[i]), float(ce[i]), -i)))
 
 
-def robust_accuracy(victim, examples: Sequence[Example], aligner: Aligner, config: ASCCConfig, seed: int = 0) -> float:
+def robust_accuracy(victim, examples: Sequence[Example], aligner: Aligner, config: ASCCSettings, seed: int = 0) -> float:
     """Accuracy under the ``ascc`` attack (clean prediction right and the chosen adversarial text too)."""
     if not examples:
         return float("nan")
@@ -340,3 +364,31 @@ def robust_accuracy(victim, examples: Sequence[Example], aligner: Aligner, confi
             correct += int(pick is None or int(probs[pick].argmax()) == ex.label)
         victim.clear_cache()
     return correct / len(examples)
+
+
+def attack_field(spec) -> int:
+    """The index of the attacked field of a task (0: ``text``, 1: ``text_pair``)."""
+    return 1 if spec.attack_field == "text_pair" else 0
+
+
+def context_synonyms(context):
+    """The counter-fitted synonym set of a training run's assets (the environment's when it has none)."""
+    from bench.assets import AssetConfig
+    from bench.synonyms import counterfitted
+
+    return counterfitted(context.assets if context.assets is not None else AssetConfig.from_env())
+
+
+class DevSelection:
+    """The adversarial methods' model-selection score: robust dev accuracy under the ``ascc`` attack at its
+    default settings (seed 0)."""
+
+    metric = "dev_ascc_robust_accuracy"
+
+    def __init__(self, context, synonyms=None) -> None:
+        synonyms = synonyms if synonyms is not None else context_synonyms(context)
+        self.aligner = aligner_for(context.tokenizer, synonyms, attack_field(context.spec), context.max_length,
+                                   DEFAULT.max_candidates)
+
+    def score(self, victim, dev: Sequence[Example]) -> float:
+        return robust_accuracy(victim, dev, self.aligner, DEFAULT, seed=DEFAULT.seed)

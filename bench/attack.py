@@ -16,8 +16,13 @@ import numpy as np
 
 from bench.assets import AssetConfig
 from bench.data import Example, TextInput
+from bench.record import ExampleLine
 from bench.victim import Victim
-from attacks.text import Words, get_field, with_field
+from bench.text import Words, get_field, with_field
+
+#: what an attack's ``query_budget`` setting counts, the same for every recipe (``bench list attacks`` says it)
+QUERY_BUDGET = ("query_budget counts model queries per example as distinct texts scored, the clean prediction "
+                "included (a text scored again is answered from memory and not counted); 0 = unlimited")
 
 SUCCESS = "success"
 FAILED = "failed"
@@ -49,13 +54,16 @@ class AttackResult:
     def perturbed_fraction(self) -> float:
         return self.words_changed / self.n_words if self.n_words else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_line(self) -> ExampleLine:
+        """The typed line of the cell's examples file."""
         row = asdict(self)
-        row["perturbed_fraction"] = self.perturbed_fraction
         for key in ("original", "adversarial"):
             if isinstance(row[key], tuple):
                 row[key] = list(row[key])
-        return row
+        return ExampleLine(**row, perturbed_fraction=self.perturbed_fraction)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_line().to_json()
 
 
 @dataclass
@@ -107,7 +115,7 @@ class AttackRecipe:
     supports_pairs: ClassVar[bool] = True
 
     #: True for recipes that edit only words the model sees and whose search does not look at the rest of the
-    #: text: long texts are then attacked through a prefix the model cannot tell apart (:mod:`attacks.crop`)
+    #: text: long texts are then attacked through a prefix the model cannot tell apart (:mod:`bench.crop`)
     edits_visible_words_only: ClassVar[bool] = False
 
     def __init__(self, settings: Any, assets: AssetConfig) -> None:
