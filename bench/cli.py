@@ -297,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        # a shell starts background jobs with SIGINT ignored, and Python keeps it so: `kill -INT` must still stop
+        # a backgrounded or nohup'd grid the way Ctrl-C stops a foreground one
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if args.command == "list":
             return _cmd_list(args.what)

@@ -102,9 +102,14 @@ def test_sigkill_at_several_points_then_resume(reference, tmp_path):
     assert max(resumed) >= 3  # the cell killed mid-attack resumed from its checkpoint
 
 
-def test_sigint_prints_summary_and_resume_command(reference, tmp_path):
+def _start_with_sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to a background job (`bench run … &`)
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["foreground", "started-with-SIGINT-ignored"])
+def test_sigint_prints_summary_and_resume_command(reference, tmp_path, background):
     results, cache = tmp_path / "results", reference[1]
-    proc = bench(["run", *TWO_CELLS], results, cache)
+    proc = bench(["run", *TWO_CELLS], results, cache, **({"preexec_fn": _start_with_sigint_ignored} if background else {}))
     assert wait_for(lambda: partial_lines(results) >= 2, proc)
     proc.send_signal(signal.SIGINT)
     code, err = finish(proc)
