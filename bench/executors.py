@@ -87,10 +87,9 @@ def _pool_worker(index: int, threads: int, gpus: int, options: RunOptions, inbox
     """
     import queue
     import resource
+    import signal
     import sys
     import threading
-
-    import signal
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # inherited as ignored from a backgrounded parent
     _pin_worker(index, threads, gpus)  # before anything starts torch's thread pools
