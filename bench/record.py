@@ -146,7 +146,8 @@ class Training(Section):
     final_rel_weight_distance: float | None = doc("‖θ−θ₀‖/‖θ₀‖ after the last epoch")
     selected_rel_weight_distance: float | None = doc("‖θ−θ₀‖/‖θ₀‖ of the selected epoch")
     train_seconds: float | None = doc("training wall time (of the run that trained it)")
-    epoch_log: list = doc("per epoch: train loss, mean loss terms, dev scores, weight distance", factory=list)
+    epoch_log: list = doc("per epoch: train loss, mean loss terms, dev scores, weight distance, "
+                                   "and lr (the learning rate of the epoch's first step)", factory=list)
     resolved_hparams: dict = doc("hyperparameters as the method resolved them (task defaults filled in)",
                                  factory=dict)
     inactive_terms: list = doc("loss terms the resolved hyperparameters switch off", factory=list)

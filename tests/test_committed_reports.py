@@ -27,3 +27,10 @@ def test_committed_markdown_report_matches_its_records(report_md: Path, monkeypa
     assert text == report_md.read_text(encoding="utf-8"), (
         f"{report_md.relative_to(ROOT)} differs from what its records render; re-render it with "
         f"bench report --results {runs} --compare paper --out {report_md.relative_to(ROOT)}")
+
+
+def test_no_committed_checkpoint_outlives_its_finished_cell():
+    """A `.partial.jsonl` checkpoint is only for a cell in progress: beside a finished record it is stale."""
+    stale = [p.relative_to(ROOT) for p in (ROOT / "results").rglob("*.partial.jsonl")
+             if p.with_name(p.name.removesuffix(".partial.jsonl") + ".json").exists()]
+    assert not stale, f"checkpoints of cells that finished (remove them): {stale}"

@@ -18,6 +18,7 @@ COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
            "scale_label", "method_label", "attack_label", "method_overrides", "attack_overrides",
            "n_train", "n_test", "train_pool_size", "epochs", "lr", "batch_size", "hparams", "train_key", "selected_dev_accuracy",
+           "selected_epoch",
            # the resolved configuration, for `--compare paper`'s list of differences
            "scale_settings", "attack_settings", "max_length",
            # the mean loss terms of the selected epoch (training.epoch_log) and the terms the settings switched off
@@ -57,6 +58,7 @@ def _row(record: CellRecord, path: Path) -> dict:
         "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
         "batch_size": scale_settings.get("batch_size"), "hparams": training.resolved_hparams or config.hparams,
         "train_key": training.train_key, "selected_dev_accuracy": training.selected_dev_accuracy,
+        "selected_epoch": training.selected_epoch,
         "scale_settings": scale_settings, "attack_settings": config.attack_settings,
         "max_length": config.max_length,
         "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.inactive_terms or []),

@@ -15,7 +15,7 @@ import pandas as pd
 from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, BEYOND_MARK, BEYOND_PAPER_ATTACKS,
                                  BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key,
                                  overrides_label, sort_names)
-from bench.report.table import Block, Table, bold_best, stat
+from bench.report.table import Block, Cell, Table, bold_best, stat
 from bench.store import safe_name
 
 
@@ -196,6 +196,14 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
 LOSS_TERMS = [("ce", "CE", 3), ("kl", "KL", 3), ("info_bound", "Î (nats)", 3), ("weight_distance", "‖θ−θ₀‖₂", 3)]
 
 
+def _epochs_kept(models: pd.DataFrame) -> Cell:
+    """The epoch each seed's model kept, in seed order, over the epochs trained: "3 · 2 · 3 of 3"."""
+    kept = models.sort_values("seed")
+    epochs = ["—" if pd.isna(e) else str(int(e)) for e in kept["selected_epoch"]]
+    trained = sorted({int(e) for e in kept["epochs"].dropna()})
+    return Cell(" · ".join(epochs) + (f" of {'/'.join(map(str, trained))}" if trained else ""))
+
+
 def training_tables(frame: pd.DataFrame) -> list[Table]:
     """Per trained model: the mean of each loss term over the selected epoch, dev accuracy and weight distance
     (mean ± std over seeds), so that a term that does nothing is visible. Records sharing a model count once."""
@@ -219,6 +227,7 @@ def training_tables(frame: pd.DataFrame) -> list[Table]:
                     continue
                 cells = [stat(pd.Series([row.get(key) for row in m["loss_terms"]], dtype="float64").dropna(), 1.0, digits)
                          for key, _, digits in terms]
+                cells.append(_epochs_kept(m))
                 cells.append(stat(m["selected_dev_accuracy"], 100.0))
                 cells.append(stat(m["rel_weight_distance"], 1.0, 4))
                 off = sorted({t for ts in m["inactive_terms"] for t in ts})
@@ -227,9 +236,10 @@ def training_tables(frame: pd.DataFrame) -> list[Table]:
         tables.append(Table(
             key=f"training-{safe_name(dataset)}-{safe_name(scale)}",
             title=f"Training: mean loss terms of the selected epoch on {display(dataset, DATASET_NAMES)}, scale {scale}",
-            columns=[name for _, name, _ in terms] + ["Dev acc (%)", "‖θ−θ₀‖/‖θ₀‖"], blocks=blocks,
+            columns=[name for _, name, _ in terms] + ["Epoch kept", "Dev acc (%)", "‖θ−θ₀‖/‖θ₀‖"], blocks=blocks,
             notes=["Mean ± sample std over trained models (seeds); each term is its mean over the steps of the epoch "
-                   "that model selection kept. Î: the InfoNCE bound (RIFT: Î(S;T|Y), RIFT I(S;T): Î(S;T)); "
+                   "that model selection kept. Epoch kept: that epoch per seed, in seed order, of the epochs trained. "
+                   "Î: the InfoNCE bound (RIFT: Î(S;T|Y), RIFT I(S;T): Î(S;T)); "
                    "‖θ−θ₀‖₂: PTWD's penalty before λ. — = the method has no such term. [off: …] = a term the "
                    "settings switched off (logged, not trained)."]))
     return tables
