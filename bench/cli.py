@@ -77,9 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--ray-address", metavar="ADDR", help="an existing Ray cluster (default: start a local runtime)")
     _add_asset_args(p_run)
 
-    p_status = sub.add_parser("status", help="done / running / failed / interrupted / pending cells of a grid")
+    p_status = sub.add_parser("status", help="done / stale / running / failed / interrupted / corrupt / pending cells of a grid")
     _add_grid_args(p_status)
     p_status.add_argument("--all", action="store_true", help="list every cell, not only the unfinished ones")
+    _add_asset_args(p_status)
 
     p_report = sub.add_parser("report", help="the paper's tables and figures from a results folder")
     p_report.add_argument("--results", metavar="DIR", help=f"results folder (default: ${RESULTS_ENV} or results/runs)")
@@ -239,8 +240,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from bench.status import cell_states, format_status
 
-    states = cell_states(_cells_from_args(args), _results_dir(args))
+    from bench.assets import AssetConfig
+    from bench.data import data_identity
+
+    assets = AssetConfig.from_env(args.assets, args.offline)
+    identities: dict[str, dict | None] = {}
+    unchecked: list[str] = []
+
+    def identity(dataset: str) -> dict | None:
+        """The data a cell would use now, as `bench run` checks it; None (records not checked) when not found."""
+        if dataset not in identities:
+            try:
+                identities[dataset] = data_identity(dataset, assets)
+            except BenchError as exc:
+                identities[dataset] = None
+                unchecked.append(f"note: {dataset} records not checked against the data ({exc})")
+        return identities[dataset]
+
+    states = cell_states(_cells_from_args(args), _results_dir(args), identity)
     print(format_status(states, show_all=args.all))
+    for line in unchecked:
+        print(line, file=sys.stderr)
     return 0
 
 

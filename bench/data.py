@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from bench.assets import HOW_TO_PROVIDE, AssetConfig, Resolved
 from bench.errors import AssetError, BenchError, ConfigError, CorruptAssetError
 from bench.registry import DATASETS
+
+if TYPE_CHECKING:
+    from bench.record import CellRecord
 
 TextInput = str | tuple[str, str]
 
@@ -261,6 +264,28 @@ def data_identity(name: str, config: AssetConfig) -> dict[str, Any]:
     each file read (the hub label for hub splits). Two runs with equal identities use the same examples
     for equal sizes and ``data_seed``; a record is only taken as done for data with its identity."""
     return _identity(*data_plan(name, config))
+
+
+def data_mismatch(record: CellRecord, identity: dict | None) -> str:
+    """Why a record was not made from the data a cell would use now ("" when it was, or when unknown).
+
+    Records store the data's identity (split rule, sha256 of each file read); older records only their
+    split rule, which is compared alone."""
+    if identity is None:
+        return ""
+    data = record.data
+    stored = data.identity
+    if isinstance(stored, dict):
+        if stored == identity:
+            return ""
+        if stored.get("split_rule") != identity["split_rule"]:
+            return f"its training pool came from {stored.get('split_rule')!r}, now {identity['split_rule']!r}"
+        changed = sorted(k for k in set(stored.get("files") or {}) | set(identity["files"])
+                         if (stored.get("files") or {}).get(k) != identity["files"].get(k))
+        return f"its {', '.join(changed) or 'data'} file(s) differ from the ones there now (sha256)"
+    if data.to_json().get("train_split", identity["split_rule"]) != identity["split_rule"]:
+        return f"its training pool came from {data.train_split!r}, now {identity['split_rule']!r}"
+    return ""
 
 
 def _identity(rule: str, sources: dict[str, SplitSource]) -> dict[str, Any]:

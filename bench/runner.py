@@ -19,7 +19,7 @@ from typing import Callable
 
 from bench.assets import AssetConfig
 from bench.checkpoint import ExampleCheckpoint
-from bench.data import DataSizes, TaskData, data_identity, prepare_task
+from bench.data import DataSizes, TaskData, data_identity, data_mismatch, prepare_task
 from bench.errors import BenchError, ConfigError
 from bench.grid import Cell, ResolvedCell
 from bench.locks import Claim
@@ -55,28 +55,6 @@ class RunOptions:
             raise ConfigError(f"--overwrite must be one of {', '.join(OVERWRITE)}, got {self.overwrite!r}")
         if self.in_flight is not None and self.in_flight < 1:
             raise ConfigError(f"--examples-in-flight must be ≥ 1, got {self.in_flight}")
-
-
-def data_mismatch(record: CellRecord, identity: dict | None) -> str:
-    """Why a record was not made from the data a cell would use now ("" when it was, or when unknown).
-
-    Records store the data's identity (split rule, sha256 of each file read); older records only their
-    split rule, which is compared alone."""
-    if identity is None:
-        return ""
-    data = record.data
-    stored = data.identity
-    if isinstance(stored, dict):
-        if stored == identity:
-            return ""
-        if stored.get("split_rule") != identity["split_rule"]:
-            return f"its training pool came from {stored.get('split_rule')!r}, now {identity['split_rule']!r}"
-        changed = sorted(k for k in set(stored.get("files") or {}) | set(identity["files"])
-                         if (stored.get("files") or {}).get(k) != identity["files"].get(k))
-        return f"its {', '.join(changed) or 'data'} file(s) differ from the ones there now (sha256)"
-    if data.to_json().get("train_split", identity["split_rule"]) != identity["split_rule"]:
-        return f"its training pool came from {data.train_split!r}, now {identity['split_rule']!r}"
-    return ""
 
 
 def needs_run(path: Path, overwrite: str, log: Callable[[str], None] = _stderr, identity: dict | None = None) -> bool:

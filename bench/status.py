@@ -1,16 +1,19 @@
-"""``bench status``: where each cell of a grid stands, read from the results folder alone."""
+"""``bench status``: where each cell of a grid stands, read from the results folder (and, when the data can be
+found, checked against it as ``bench run`` would: a record made from other data is "stale", not "done")."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+from bench.data import data_mismatch
 from bench.grid import Cell, ResolvedCell
 from bench.locks import is_stale, read_owner
 from bench.store import CellFiles, CorruptRecord, load_record
 
-ORDER = ("done", "running", "failed", "interrupted", "corrupt", "pending")
+ORDER = ("done", "stale", "running", "failed", "interrupted", "corrupt", "pending")
 
 
 @dataclass
@@ -26,16 +29,24 @@ def _count_lines(path: Path) -> int:
         return max(0, sum(1 for _ in handle) - 1)  # minus the header line
 
 
-def cell_state(rc: ResolvedCell, results: Path) -> CellState:
+#: the identity of the data a dataset's cells would use now (None: not known, the record is not checked)
+Identities = Callable[[str], "dict | None"]
+
+
+def cell_state(rc: ResolvedCell, results: Path, identity: Identities | None = None) -> CellState:
     cell = rc.cell
     files = CellFiles.of(results, rc.config, rc.cell_id)
     path, lock, partial, failed = files.record, files.lock, files.partial, files.failed
     if path.exists():
         try:
-            load_record(path)
-            return CellState(cell, rc.cell_id, "done")
+            record = load_record(path)
         except CorruptRecord as exc:
             return CellState(cell, rc.cell_id, "corrupt", str(exc))
+        why = data_mismatch(record, identity(cell.dataset) if identity else None)
+        if why and not (lock.exists() and not is_stale(lock)):  # (a run redoing it shows as running)
+            return CellState(cell, rc.cell_id, "stale", f"made from other data: {why}; bench run runs it again")
+        if not why:
+            return CellState(cell, rc.cell_id, "done")
     if lock.exists() and not is_stale(lock):
         owner = read_owner(lock) or {}
         done = f", {_count_lines(partial)} examples done" if partial.exists() else ""
@@ -47,8 +58,8 @@ def cell_state(rc: ResolvedCell, results: Path) -> CellState:
     return CellState(cell, rc.cell_id, "pending")
 
 
-def cell_states(cells: list[ResolvedCell], results: Path) -> list[CellState]:
-    return [cell_state(cell, results) for cell in cells]
+def cell_states(cells: list[ResolvedCell], results: Path, identity: Identities | None = None) -> list[CellState]:
+    return [cell_state(cell, results, identity) for cell in cells]
 
 
 def format_status(states: list[CellState], show_all: bool = False) -> str:

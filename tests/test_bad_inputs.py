@@ -213,12 +213,35 @@ def test_a_record_from_other_data_is_run_again(stored, now, rerun, tmp_path):
     assert bool(said) is rerun and all("was made from other data" in s for s in said)
 
 
+def test_status_calls_a_record_from_other_data_stale(shared, tmp_path, capsys, monkeypatch):
+    """`bench status` agrees with `bench run`: a record made from other data is "stale", not "done"."""
+    results = tmp_path / "results"
+    shutil.copytree(REFERENCE / "records", results)
+    grid = ["status", "--grid", str(REFERENCE / "grid.yaml"), "--results", str(results), "--all"]
+    assert main([*grid, "--assets", str(shared)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "stale" not in first and "pending" not in first and first.endswith(" done"), first
+    record, path = _reference_record()
+    record["data"]["identity"] = {**record["data"]["identity"], "split_rule": "test[half]"}
+    (results / path.relative_to(REFERENCE / "records")).write_text(json.dumps(record))
+    assert main([*grid, "--assets", str(shared)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"{len(list(results.rglob('*.json'))) - 1} done · 1 stale"), out
+    assert f"stale       {record['cell_id']}" in out and "'test[half]'" in out
+    empty = tmp_path / "no-assets"
+    empty.mkdir()
+    monkeypatch.delenv("RIFT_BENCH_ASSETS", raising=False)
+    assert main([*grid, "--assets", str(empty), "--offline"]) == 0  # data not found: records are not checked
+    said = capsys.readouterr()
+    assert "stale" not in said.out and "sst2 records not checked against the data" in said.err
+
+
 def test_committed_reference_record_matches_the_shared_data(shared):
     """The reference record predates data identities: it is accepted by its split rule (and regress reruns it)."""
     from bench.assets import AssetConfig
     from bench.data import data_identity
     from bench.record import CellRecord
-    from bench.runner import data_mismatch
+    from bench.data import data_mismatch
 
     record, _ = _reference_record()
     assert data_mismatch(CellRecord.from_json(record), data_identity("sst2", AssetConfig(shared, offline=True))) == ""
