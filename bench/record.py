@@ -125,7 +125,9 @@ class Metrics(Section):
     clean_accuracy: float | None = doc("n_attacked / n_examples")
     accuracy_under_attack: float | None = doc("(n_attacked − n_success) / n_examples (the paper's metric)")
     attack_success_rate: float | None = doc("n_success / n_attacked")
-    mean_perturbed_pct: float | None = doc("mean % of words changed, over successful attacks")
+    mean_perturbed_pct: float | None = doc("mean % of words changed (``words_changed / n_words``), over "
+                                             "successful attacks; above 100 when a recipe inserts more words "
+                                             "than the text had (AddSent)")
     mean_queries: float | None = doc("mean model queries per attacked example (``queries`` of its examples)")
     mean_forwards: float | None = doc("mean texts actually run through the model per attacked example (cache misses)")
     seconds_per_example: float | None = doc("mean wall time per tested example")
@@ -260,7 +262,7 @@ class ExampleLine(Section):
     final_pred: int | None = doc("prediction on the adversarial input", types=(int,))
     final_probs: list = doc("class probabilities on the adversarial input", factory=list, types=(list,))
     n_words: int | None = doc("words of the attacked field", types=(int,))
-    words_changed: int | None = doc("words the attack changed", types=(int,))
+    words_changed: int | None = doc("words the attack changed (for AddSent: the words it inserted)", types=(int,))
     changes: list = doc("the edits: ``{index, original, substitute}`` (some recipes add their own keys)",
                         factory=list, types=(list,))
     queries: int | None = doc("inputs the recipe asked the victim to score for this example, the clean and final "

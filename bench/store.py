@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from bench.record import SCHEMA_VERSION, CellRecord, CorruptRecord
+from bench.record import SCHEMA_VERSION, CellRecord, CorruptRecord, ExampleLine
 
 __all__ = ["SCHEMA_VERSION", "CellRecord", "CorruptRecord"]  # the record's contract, with the store's layout
 
@@ -71,6 +71,28 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_example_lines(path: Path) -> list[dict]:
+    """A cell's examples file, every line checked against :class:`~bench.record.ExampleLine`;
+    :class:`CorruptRecord` names the file and line of the first one that is not an example line."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CorruptRecord(f"{path}:{number}: not JSON ({exc.msg})") from None
+                problem = ExampleLine.problem(row)
+                if problem:
+                    raise CorruptRecord(f"{path}:{number}: {problem}")
+                rows.append(row)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptRecord(f"{path}: not a readable examples file ({exc})") from None
+    return rows
 
 
 def safe_name(name: str) -> str:

@@ -160,6 +160,23 @@ def stock_wrapper(victim):
     return Counted()
 
 
+def counterfitted_swap(assets, drop_original: bool = False):
+    """A TextAttack ``WordSwap`` over the suite's counter-fitted candidates (``drop_original``: never the word
+    itself, as TextFooler's embedding swap)."""
+    from textattack.transformations import WordSwap
+
+    from bench.synonyms import counterfitted
+
+    synonyms = counterfitted(assets)
+
+    class CounterFittedSwap(WordSwap):
+        def _get_replacement_words(self, word):
+            words = synonyms(word)
+            return [w for w in words if w != word.lower()] if drop_original else words
+
+    return CounterFittedSwap()
+
+
 def textattack_attack(pair: str, victim, assets, padding: str = "dynamic"):
     from attacks.interop import _import_textattack, _textattack_nltk, textattack_wrapper
 
@@ -177,22 +194,12 @@ def textattack_attack(pair: str, victim, assets, padding: str = "dynamic"):
     from textattack import Attack
     from textattack.goal_functions import UntargetedClassification
     from textattack.search_methods import AlzantotGeneticAlgorithm
-    from textattack.transformations import WordSwap
-
-    from bench.synonyms import counterfitted
-
-    synonyms = counterfitted(assets)
-
-    class CounterFittedSwap(WordSwap):
-        def _get_replacement_words(self, word):
-            return synonyms(word)
-
     from textattack.constraints.pre_transformation import RepeatModification
 
     # RepeatModification (as in TextAttack's alzantot): a changed word is not changed again, so every candidate
     # is a neighbour of the original word, as in ours.
     search = AlzantotGeneticAlgorithm(pop_size=60, max_iters=40, post_crossover_check=False)
-    return Attack(UntargetedClassification(wrapper), [RepeatModification()], CounterFittedSwap(), search)
+    return Attack(UntargetedClassification(wrapper), [RepeatModification()], counterfitted_swap(assets), search)
 
 
 def textfooler_same_constraints(wrapper, assets):
@@ -202,17 +209,9 @@ def textfooler_same_constraints(wrapper, assets):
     from textattack.constraints.semantics.sentence_encoders import SentenceEncoder
     from textattack.goal_functions import UntargetedClassification
     from textattack.search_methods import GreedyWordSwapWIR
-    from textattack.transformations import WordSwap
 
     from bench import similarity
-    from bench.synonyms import counterfitted
     from attacks.wordnet import stopwords
-
-    synonyms = counterfitted(assets)
-
-    class CounterFittedSwap(WordSwap):
-        def _get_replacement_words(self, word):
-            return [w for w in synonyms(word) if w != word.lower()]
 
     class SuiteUSE(SentenceEncoder):  # TextAttack's windowing and angular metric; our USE v3 embeddings
         def encode(self, sentences):
@@ -221,7 +220,7 @@ def textfooler_same_constraints(wrapper, assets):
     use = SuiteUSE(threshold=0.840845057, metric="angular", compare_against_original=False, window_size=15,
                    skip_text_shorter_than_window=True)
     constraints = [RepeatModification(), StopwordModification(stopwords=set(stopwords(assets))), use]
-    return Attack(UntargetedClassification(wrapper), constraints, CounterFittedSwap(),
+    return Attack(UntargetedClassification(wrapper), constraints, counterfitted_swap(assets, drop_original=True),
                   GreedyWordSwapWIR(wir_method="delete"))
 
 

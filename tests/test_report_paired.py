@@ -59,10 +59,20 @@ def test_seed_variation_widens_the_interval():
     assert d.delta == pytest.approx(0.1) and d.se > 1.5 * examples_only.se
 
 
+def example_line(uid: str, status: str) -> dict:
+    """A complete example line (the contract of bench.record.ExampleLine) with the given outcome."""
+    flipped = status == "success"
+    return {"uid": uid, "label": 1, "status": status, "original": "a fine film", "adversarial": "a fine movie",
+            "original_pred": 0 if status == "skipped" else 1, "original_probs": [0.3, 0.7],
+            "final_pred": 0 if flipped or status == "skipped" else 1, "final_probs": [0.6, 0.4] if flipped else [0.3, 0.7],
+            "n_words": 3, "words_changed": 1 if flipped else 0, "changes": [], "queries": 4, "forwards": 4,
+            "seconds": 0.01}
+
+
 def _examples(path, statuses):
     with open(path, "w") as handle:
         for i, status in enumerate(statuses):
-            handle.write(json.dumps({"uid": f"test:{i}", "status": status}) + "\n")
+            handle.write(json.dumps(example_line(f"test:{i}", status)) + "\n")
     return str(path)
 
 
@@ -99,3 +109,49 @@ def test_the_report_has_a_paired_section_for_real_records():
         assert cell.mean == pytest.approx(100 * direct)  # same examples, one seed: Δ is the difference of the metrics
     assert "One seed only" in table.notes[0]
     assert "Paired differences" in render(report, "markdown")
+
+
+def _break(path, how: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if how == "not json":
+        lines[2] = '{"uid": "test:2", "status": \n'
+    elif how == "missing key":
+        row = json.loads(lines[2])
+        del row["status"]
+        lines[2] = json.dumps(row) + "\n"
+    else:  # a line lost: the counts no longer match the record's metrics, computed from the full file
+        del lines[2]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("how, expected", [("not json", ":3: not JSON"), ("missing key", ":3: an example row without status"),
+                                           ("lost line", "n_examples")])
+def test_a_broken_examples_file_is_named_and_left_out(how, expected, tmp_path):
+    """A cell whose examples file is unreadable or disagrees with its record keeps its table numbers (the
+    record's), but is left out of the paired differences and gets no examples page; the report says which file."""
+    import shutil
+    from pathlib import Path
+
+    from bench.report.build import build_report, write_html
+
+    results = tmp_path / "records"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "reference" / "records", results)
+    broken = next(results.rglob("rift/pwws/*.examples.jsonl"))
+    cell_id = broken.name.split(".")[0]
+    intact = build_report(results)
+    assert not [m for m in intact.messages if "examples" in m]
+    _break(broken, how)
+
+    report = build_report(results)
+    (message,) = [m for m in report.messages if cell_id in m]
+    assert str(broken) in message and expected in message
+    row = report.frame.set_index("cell_id").loc[cell_id]
+    assert pd.isna(row["examples_path"]) and row["accuracy_under_attack"] == intact.frame.set_index("cell_id").loc[
+        cell_id, "accuracy_under_attack"]
+    (table,) = paired_tables(report.frame)
+    rows = dict(table.blocks[0].rows)
+    pwws = table.columns.index("PWWS")
+    assert rows["RIFT − Adv-Base"][pwws].mean is None and rows["Adv-Base − Standard"][pwws].mean is not None
+    out = write_html(report, tmp_path / "html")
+    assert not (out.parent / "examples" / f"{cell_id}.html").exists()
+    assert (out.parent / "examples").is_dir() and any((out.parent / "examples").iterdir())

@@ -16,7 +16,7 @@ import pandas as pd
 from bench.report.labels import DATASET_NAMES, MODEL_NAMES, display
 from bench.report.tables import attack_display, method_display
 from bench.record import CellRecord
-from bench.store import read_jsonl
+from bench.store import read_example_lines
 
 # The attacks' word definition (bench/text.py: runs of ASCII letters with inner apostrophes); a change's
 # "index" counts these words in the attacked field.
@@ -163,7 +163,7 @@ def examples_body(row: pd.Series, record: CellRecord, page_dir: Path, index_href
     """The body of one cell's examples page (``row``: the cell's row in the results frame)."""
     field_index = 1 if record.attack.field == "text_pair" else 0
     labels = _dataset_labels(row["dataset"])
-    rows = read_jsonl(Path(row["examples_path"]))
+    rows = read_example_lines(Path(row["examples_path"]))
     rows.sort(key=lambda r: (STATUS_ORDER.get(r.get("status"), 3), str(r.get("uid"))))
     counts = pd.Series([str(r.get("status")) for r in rows], dtype=object).value_counts().to_dict()
     has_similarity = any(isinstance(r.get("similarity"), (int, float)) for r in rows)

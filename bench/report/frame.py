@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.metrics import attack_metrics
 from bench.report.labels import split_cell_overrides, with_variant
-from bench.record import CellRecord, Training
-from bench.store import examples_path, load_records_with_paths
+from bench.record import CellRecord, CorruptRecord, Training
+from bench.store import examples_path, load_records_with_paths, read_example_lines
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
            "seconds_per_example", "mean_similarity"]
@@ -83,11 +84,32 @@ def separate_test_sizes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def examples_problem(record: CellRecord, examples: Path) -> str:
+    """Why ``examples`` cannot stand for ``record`` ("" when it can): unreadable, a line that is not an example
+    line, or counts that disagree with the record's metrics (which were computed from that file)."""
+    try:
+        counts = attack_metrics(read_example_lines(examples))
+    except CorruptRecord as exc:
+        return str(exc)
+    wrong = [f"{k} {counts[k]} (the record says {getattr(record.metrics, k)})"
+             for k in ("n_examples", "n_attacked", "n_success") if counts[k] != getattr(record.metrics, k)]
+    return f"{examples}: {', '.join(wrong)}" if wrong else ""
+
+
 def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
-    """All valid records under ``results`` as a frame, plus one message per skipped (corrupt/foreign) file and
-    per failed cell."""
+    """All valid records under ``results`` as a frame, plus one message per skipped (corrupt/foreign) file, per
+    failed cell and per examples file left out (``examples_path`` None: no paired comparison, no examples page)."""
     loaded, problems = _load(results)
-    return separate_test_sizes(pd.DataFrame([_row(r, p) for r, p in loaded], columns=COLUMNS)), problems
+    rows = []
+    for record, path in loaded:
+        row = _row(record, path)
+        problem = examples_problem(record, Path(row["examples_path"])) if row["examples_path"] else ""
+        if problem:
+            problems.append(f"examples of cell {record.cell_id} left out of paired differences and example pages: "
+                            f"{problem}")
+            row["examples_path"] = None
+        rows.append(row)
+    return separate_test_sizes(pd.DataFrame(rows, columns=COLUMNS)), problems
 
 
 def steps_frame(results: Path) -> pd.DataFrame:

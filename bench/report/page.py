@@ -51,7 +51,7 @@ def _metrics_line(row: pd.Series) -> str:
 
 def write_examples_page(row: pd.Series, out: Path) -> Path | None:
     """``out/examples/<cell_id>.html`` for one record (None when its examples file is missing)."""
-    if not row["examples_path"]:
+    if pd.isna(row["examples_path"]) or not row["examples_path"]:
         return None
     record = load_record(Path(row["record_path"]))
     path = out / "examples" / f"{row['cell_id']}.html"

@@ -17,12 +17,13 @@ the table says so).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bench.store import read_example_lines
 
 Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided 5 %, 80 % power
 
@@ -68,13 +69,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: in
 
 def read_robust(examples_file: str | Path) -> dict[str, bool]:
     """uid → robust (classified correctly and not flipped) from a cell's examples file."""
-    out: dict[str, bool] = {}
-    with open(examples_file, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                out[row["uid"]] = row["status"] not in ("skipped", "success")
-    return out
+    return {row["uid"]: row["status"] not in ("skipped", "success") for row in read_example_lines(Path(examples_file))}
 
 
 def compare_methods(group: pd.DataFrame, method_a: str, method_b: str, n_boot: int = 2000) -> PairedDifference | None:

@@ -187,7 +187,9 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
                    "words perturbed: over successful attacks; queries: model queries per attacked example; "
                    "seconds: wall time per test example (machine-dependent)"
                    + ("; USE similarity: cosine of the universal-sentence-encoder embeddings of adversarial and "
-                      "original text, over successful attacks." if len(columns) == len(SECONDARY) else ".")]))
+                      "original text, over successful attacks." if len(columns) == len(SECONDARY) else ".")
+                   + (" AddSent inserts a sentence: its words perturbed are the inserted words as % of the "
+                      "original's words, which can exceed 100." if (group["attack"] == "addsent").any() else "")]))
     return tables
 
 
