@@ -28,7 +28,7 @@ from bench.models import fingerprint, package_version, resolve_model, spec_for
 from bench.provenance import git_revision, hardware, now, package_versions
 from bench.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, Metrics, ModelInfo, Provenance,
                           ResolvedConfig, Training)
-from bench.store import CellFiles, CorruptRecord, examples_path, load_record, write_jsonl, write_record
+from bench.store import CellFiles, CorruptRecord, examples_path, examples_problem, load_record, write_jsonl, write_record
 
 OVERWRITE = ("never", "always", "missing")
 
@@ -73,7 +73,11 @@ def needs_run(path: Path, overwrite: str, log: Callable[[str], None] = _stderr, 
     if why:
         log(f"warning: {path} was made from other data ({why}): running the cell again")
         return True
-    return overwrite == "missing" and not examples_path(path).exists()
+    problem = examples_problem(record, examples_path(path))
+    if problem and overwrite == "never":
+        log(f"warning: the examples of {path} cannot be used ({problem}); left alone (rerun with --overwrite "
+            "missing to redo the cell)")
+    return overwrite == "missing" and bool(problem)
 
 
 def progress_enabled() -> bool:

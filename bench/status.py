@@ -11,7 +11,7 @@ from typing import Callable
 from bench.data import data_mismatch
 from bench.grid import Cell, ResolvedCell
 from bench.locks import is_stale, read_owner
-from bench.store import CellFiles, CorruptRecord, load_record
+from bench.store import CellFiles, CorruptRecord, examples_problem, load_record
 
 ORDER = ("done", "stale", "running", "failed", "interrupted", "corrupt", "pending")
 
@@ -46,6 +46,9 @@ def cell_state(rc: ResolvedCell, results: Path, identity: Identities | None = No
         if why and not (lock.exists() and not is_stale(lock)):  # (a run redoing it shows as running)
             return CellState(cell, rc.cell_id, "stale", f"made from other data: {why}; bench run runs it again")
         if not why:
+            problem = examples_problem(record, files.examples)
+            if problem:  # as a corrupt record: bench run leaves it alone unless --overwrite missing
+                return CellState(cell, rc.cell_id, "corrupt", f"examples unusable: {problem}")
             return CellState(cell, rc.cell_id, "done")
     if lock.exists() and not is_stale(lock):
         owner = read_owner(lock) or {}

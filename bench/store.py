@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from bench.metrics import attack_metrics
 from bench.record import SCHEMA_VERSION, CellRecord, CorruptRecord, ExampleLine
 
 __all__ = ["SCHEMA_VERSION", "CellRecord", "CorruptRecord"]  # the record's contract, with the store's layout
@@ -93,6 +94,20 @@ def read_example_lines(path: Path) -> list[dict]:
     except (OSError, UnicodeDecodeError) as exc:
         raise CorruptRecord(f"{path}: not a readable examples file ({exc})") from None
     return rows
+
+
+def examples_problem(record: CellRecord, examples: Path) -> str:
+    """Why ``examples`` cannot stand for ``record`` ("" when it can): missing, unreadable, a line that is not an
+    example line, or counts that disagree with the record's metrics (which were computed from that file)."""
+    if not examples.exists():
+        return f"{examples}: missing"
+    try:
+        counts = attack_metrics(read_example_lines(examples))
+    except CorruptRecord as exc:
+        return str(exc)
+    wrong = [f"{k} {counts[k]} (the record says {getattr(record.metrics, k)})"
+             for k in ("n_examples", "n_attacked", "n_success") if counts[k] != getattr(record.metrics, k)]
+    return f"{examples}: {', '.join(wrong)}" if wrong else ""
 
 
 def safe_name(name: str) -> str:

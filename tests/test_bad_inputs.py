@@ -200,13 +200,13 @@ def _identity(train: str = "a" * 64, test: str = "b" * 64, rule: str = "train") 
 def test_a_record_from_other_data_is_run_again(stored, now, rerun, tmp_path):
     from bench.runner import needs_run
 
-    record, _ = _reference_record()
+    record, reference = _reference_record()
     record["data"] = {**record["data"], **stored}
     if "identity" not in stored:
         record["data"].pop("identity", None)
     path = tmp_path / f"{record['cell_id']}.json"
     path.write_text(json.dumps(record))
-    (tmp_path / f"{record['cell_id']}.examples.jsonl").write_text("")
+    shutil.copy(reference.with_suffix(".examples.jsonl"), tmp_path)
     said = []
     for overwrite in ("never", "missing"):
         assert needs_run(path, overwrite, said.append, now) is rerun
@@ -234,6 +234,32 @@ def test_status_calls_a_record_from_other_data_stale(shared, tmp_path, capsys, m
     assert main([*grid, "--assets", str(empty), "--offline"]) == 0  # data not found: records are not checked
     said = capsys.readouterr()
     assert "stale" not in said.out and "sst2 records not checked against the data" in said.err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_a_record_whose_examples_are_unusable_is_corrupt_for_run_and_status(damage, shared, tmp_path, capsys):
+    """Examples that are missing or disagree with their record (a line lost): `bench run` warns and leaves the cell
+    alone unless --overwrite missing, which redoes it; `bench status` calls it corrupt, naming the file."""
+    from bench.runner import needs_run
+
+    results = tmp_path / "results"
+    shutil.copytree(REFERENCE / "records", results)
+    record, reference = _reference_record()
+    path = results / reference.relative_to(REFERENCE / "records")
+    examples = path.with_suffix(".examples.jsonl")
+    if damage == "missing":
+        examples.unlink()
+    else:
+        examples.write_text("".join(examples.read_text().splitlines(keepends=True)[:-1]))
+    said = []
+    assert needs_run(path, "never", said.append) is False
+    (warning,) = said
+    assert str(examples) in warning and "--overwrite missing" in warning
+    assert needs_run(path, "missing", said.append) is True
+    assert main(["status", "--grid", str(REFERENCE / "grid.yaml"), "--results", str(results), "--assets",
+                 str(shared)]) == 0
+    out = capsys.readouterr().out
+    assert " · 1 corrupt" in out.splitlines()[0] and f"corrupt     {record['cell_id']}" in out and str(examples) in out
 
 
 def test_committed_reference_record_matches_the_shared_data(shared):

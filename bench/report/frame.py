@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.metrics import attack_metrics
 from bench.report.labels import split_cell_overrides, with_variant
-from bench.record import CellRecord, CorruptRecord, Training
-from bench.store import examples_path, load_records_with_paths, read_example_lines
+from bench.record import CellRecord, Training
+from bench.store import examples_path, examples_problem, load_records_with_paths
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
            "seconds_per_example", "mean_similarity"]
@@ -84,18 +83,6 @@ def separate_test_sizes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def examples_problem(record: CellRecord, examples: Path) -> str:
-    """Why ``examples`` cannot stand for ``record`` ("" when it can): unreadable, a line that is not an example
-    line, or counts that disagree with the record's metrics (which were computed from that file)."""
-    try:
-        counts = attack_metrics(read_example_lines(examples))
-    except CorruptRecord as exc:
-        return str(exc)
-    wrong = [f"{k} {counts[k]} (the record says {getattr(record.metrics, k)})"
-             for k in ("n_examples", "n_attacked", "n_success") if counts[k] != getattr(record.metrics, k)]
-    return f"{examples}: {', '.join(wrong)}" if wrong else ""
-
-
 def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
     """All valid records under ``results`` as a frame, plus one message per skipped (corrupt/foreign) file, per
     failed cell and per examples file left out (``examples_path`` None: no paired comparison, no examples page)."""
@@ -103,7 +90,7 @@ def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
     rows = []
     for record, path in loaded:
         row = _row(record, path)
-        problem = examples_problem(record, Path(row["examples_path"])) if row["examples_path"] else ""
+        problem = examples_problem(record, examples_path(path))
         if problem:
             problems.append(f"examples of cell {record.cell_id} left out of paired differences and example pages: "
                             f"{problem}")
