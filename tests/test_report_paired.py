@@ -155,3 +155,31 @@ def test_a_broken_examples_file_is_named_and_left_out(how, expected, tmp_path):
     out = write_html(report, tmp_path / "html")
     assert not (out.parent / "examples" / f"{cell_id}.html").exists()
     assert (out.parent / "examples").is_dir() and any((out.parent / "examples").iterdir())
+
+
+def test_paired_cells_show_their_interval_in_every_format():
+    """LaTeX, HTML and CSV show Δ with its 95 % interval and MDE (as Markdown does), never "Δ ± SE"; a cell is
+    bold exactly when its interval excludes 0."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from bench.report.build import build_report
+    from bench.report.render import to_csv, to_html, to_latex
+
+    report = build_report(Path(__file__).resolve().parents[1] / "results" / "reference" / "records")
+    (table,) = paired_tables(report.frame)
+    cells = [c for _, row in table.blocks[0].rows for c in row if c.is_stat]
+    assert cells and all(c.bold == (c.interval[0] > 0 or c.interval[1] < 0) for c in cells)
+    assert {c.bold for c in cells} == {True, False}, "the reference should hold both kinds of cell"
+    latex, page = to_latex(table), to_html(table)
+    assert r"\pm" not in latex and "±" not in page
+    rows = [r for r in csv.DictReader(io.StringIO(to_csv([table]))) if r["mean"]]
+    assert len(rows) == len(cells)
+    for cell, row in zip(cells, rows):
+        low, high = cell.interval
+        assert f"[{low:+.1f}, {high:+.1f}]" in cell.text and f"MDE {cell.mde:.1f}" in cell.text
+        assert rf"$[{low:+.1f}, {high:+.1f}]$, MDE ${cell.mde:.1f}$" in latex
+        assert cell.text in page
+        assert (float(row["low"]), float(row["high"]), float(row["mde"])) == pytest.approx((low, high, cell.mde), abs=1e-4)
+        assert row["std"] == "" and int(row["bold"]) == cell.bold

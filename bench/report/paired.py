@@ -99,7 +99,8 @@ def _cell(d: PairedDifference):
     from bench.report.table import Cell
 
     text = f"{100 * d.delta:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] (MDE {100 * d.mde:.1f})"
-    return Cell(text, 100 * d.delta, 100 * d.se, d.n_seeds)
+    return Cell(text, 100 * d.delta, None, d.n_seeds, bold=d.low > 0 or d.high < 0,
+                interval=(100 * d.low, 100 * d.high), mde=100 * d.mde)
 
 
 def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIRS, n_boot: int = 2000) -> list:
@@ -145,6 +146,6 @@ def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIR
             notes=["Δ = accuracy under attack of A minus B over the same attacked test examples and the seeds both "
                    "have; [95 % interval] from a two-way bootstrap over seeds and examples (2,000 resamples); "
                    "MDE = the smallest difference this design detects at α = 0.05 with 80 % power, 2.8 × SE. "
-                   "An interval that contains 0 does not separate the methods."
+                   "An interval that contains 0 does not separate the methods; bold: the interval excludes 0."
                    + (" One seed only: the interval covers example sampling, not seed variation." if one_seed else "")]))
     return tables

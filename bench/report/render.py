@@ -38,7 +38,16 @@ def latex_escape(text: str) -> str:
     return "".join(out)
 
 
+def _signed(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}"
+
+
 def _latex_cell(cell: Cell) -> str:
+    if cell.is_stat and cell.interval is not None:
+        d, (low, high) = cell.digits, cell.interval
+        number = rf"\mathbf{{{_signed(cell.mean, d)}}}" if cell.bold else _signed(cell.mean, d)
+        mde = rf", MDE ${cell.mde:.{d}f}$" if cell.mde is not None else ""
+        return rf"${number}$\,{{\scriptsize$[{_signed(low, d)}, {_signed(high, d)}]${mde}}}"
     if not cell.is_stat:
         body = latex_escape(cell.text) if cell.text != MISSING else "---"
         if re.fullmatch(r"[+-]\d+(\.\d+)?", cell.text):  # a signed difference: a real minus sign
@@ -118,7 +127,11 @@ def to_markdown(table: Table) -> str:
 
 # ---------------------------------------------------------------- CSV
 
-CSV_FIELDS = ["table", "title", "block", "row", "column", "text", "mean", "std", "n", "bold"]
+CSV_FIELDS = ["table", "title", "block", "row", "column", "text", "mean", "std", "n", "bold", "low", "high", "mde"]
+
+
+def _g(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
 
 
 def to_csv(tables: list[Table]) -> str:
@@ -133,9 +146,10 @@ def to_csv(tables: list[Table]) -> str:
                 for header, cell in zip(headers, cells):
                     writer.writerow({"table": table.key, "title": table.title, "block": block.title or "", "row": label,
                                      "column": header, "text": cell.text,
-                                     "mean": "" if cell.mean is None else f"{cell.mean:.6g}",
-                                     "std": "" if cell.std is None else f"{cell.std:.6g}",
-                                     "n": "" if cell.n is None else cell.n, "bold": int(cell.bold)})
+                                     "mean": _g(cell.mean), "std": _g(cell.std),
+                                     "n": "" if cell.n is None else cell.n, "bold": int(cell.bold),
+                                     "low": _g(cell.interval[0]) if cell.interval else "",
+                                     "high": _g(cell.interval[1]) if cell.interval else "", "mde": _g(cell.mde)})
     return buffer.getvalue()
 
 
@@ -144,7 +158,7 @@ def to_csv(tables: list[Table]) -> str:
 
 def _html_cell(cell: Cell) -> str:
     body = html.escape(cell.text)
-    if cell.is_stat:
+    if cell.is_stat and cell.interval is None:
         d = cell.digits
         number = f"{cell.mean:.{d}f}" + (f" ± {cell.std:.{d}f}" if cell.std is not None else "")
         body = html.escape(number) + (f" <span class=n>({cell.n})</span>" if cell.n is not None else "")

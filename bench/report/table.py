@@ -19,6 +19,10 @@ class Cell:
     n: int | None = None  # the number of seeds behind a mean (None: not ours / unknown)
     digits: int = 1
     bold: bool = False
+    #: an estimate with a confidence interval (paired differences): (low, high) and the minimum detectable effect,
+    #: shown instead of ± std
+    interval: tuple[float, float] | None = None
+    mde: float | None = None
 
     @property
     def is_stat(self) -> bool:
