@@ -280,12 +280,21 @@ def data_mismatch(record: CellRecord, identity: dict | None) -> str:
             return ""
         if stored.get("split_rule") != identity["split_rule"]:
             return f"its training pool came from {stored.get('split_rule')!r}, now {identity['split_rule']!r}"
-        changed = sorted(k for k in set(stored.get("files") or {}) | set(identity["files"])
-                         if (stored.get("files") or {}).get(k) != identity["files"].get(k))
-        return f"its {', '.join(changed) or 'data'} file(s) differ from the ones there now (sha256)"
+        before, now = stored.get("files") or {}, identity["files"]
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        return "; ".join(f"{k}: {_source_text(before.get(k))} then, {_source_text(now.get(k))} now" for k in changed)
     if data.to_json().get("train_split", identity["split_rule"]) != identity["split_rule"]:
         return f"its training pool came from {data.train_split!r}, now {identity['split_rule']!r}"
     return ""
+
+
+def _source_text(fingerprint: str | None) -> str:
+    """A split's fingerprint for people: a local file by the start of its sha256, a hub split by its label."""
+    if fingerprint is None:
+        return "not read"
+    if fingerprint.startswith("sha256:"):
+        return f"a file with sha256 {fingerprint.removeprefix('sha256:')[:12]}…"
+    return fingerprint
 
 
 def _identity(rule: str, sources: dict[str, SplitSource]) -> dict[str, Any]:

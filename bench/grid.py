@@ -31,7 +31,9 @@ class Cell:
     overrides: tuple[tuple[str, Any], ...] = ()
 
     def label(self) -> str:
-        return f"{self.dataset} · {self.model} · {self.method} · seed {self.seed} · {self.attack} · {self.scale}"
+        """One line naming the cell for people (logs, status): its names and, in brackets, its overrides."""
+        settings = f" [{', '.join(f'{k}={v}' for k, v in self.overrides)}]" if self.overrides else ""
+        return f"{self.dataset} · {self.model} · {self.method} · seed {self.seed} · {self.attack} · {self.scale}{settings}"
 
 
 @dataclass(eq=False)

@@ -213,6 +213,17 @@ def test_a_record_from_other_data_is_run_again(stored, now, rerun, tmp_path):
     assert bool(said) is rerun and all("was made from other data" in s for s in said)
 
 
+def test_the_mismatch_names_where_each_changed_split_came_from_then_and_now():
+    from bench.data import data_mismatch
+    from bench.record import CellRecord
+
+    record, _ = _reference_record()
+    record["data"]["identity"] = _identity(train="a" * 64, test="b" * 64)
+    now = {"split_rule": "train", "files": {"train": f"sha256:{'a' * 64}", "test": "hub:stanfordnlp/sst2[validation]"}}
+    why = data_mismatch(CellRecord.from_json(record), now)
+    assert why == f"test: a file with sha256 {'b' * 12}… then, hub:stanfordnlp/sst2[validation] now"
+
+
 def test_status_calls_a_record_from_other_data_stale(shared, tmp_path, capsys, monkeypatch):
     """`bench status` agrees with `bench run`: a record made from other data is "stale", not "done"."""
     results = tmp_path / "results"
