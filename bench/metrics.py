@@ -8,12 +8,15 @@
 * seconds per example      — wall time per tested example
 * mean similarity          — USE cosine of adversarial to original text over successful attacks, when the
                              run computed it (``bench run --similarity``), else None
+* median clean margin      — p(gold) − the largest other class probability on the clean text, median over
+                             attacked examples: how confident the model was where the attack started (a
+                             report-side diagnostic, :func:`median_clean_margin`; not stored in records)
 Undefined values (e.g. no successful attack) are None, never NaN or 0.
 """
 
 from __future__ import annotations
 
-from statistics import fmean
+from statistics import fmean, median
 from typing import Any, Iterable
 
 
@@ -39,3 +42,15 @@ def attack_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "seconds_per_example": _mean([float(r["seconds"]) for r in rows]),
         "mean_similarity": _mean([float(r["similarity"]) for r in success if r.get("similarity") is not None]),
     }
+
+
+def clean_margin(row: dict[str, Any]) -> float:
+    """p(gold) − the largest other class probability, on the clean text (negative when misclassified)."""
+    probs, gold = row["original_probs"], row["label"]
+    return probs[gold] - max(p for k, p in enumerate(probs) if k != gold)
+
+
+def median_clean_margin(rows: Iterable[dict[str, Any]]) -> float | None:
+    """The median :func:`clean_margin` over the attacked (correctly classified) examples; None when none was."""
+    margins = [clean_margin(r) for r in rows if r["status"] != "skipped"]
+    return median(margins) if margins else None

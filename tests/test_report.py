@@ -260,12 +260,25 @@ def test_secondary_table(derived_results):
     real = _real_records()
     table = _table(build_report(REFERENCE), next(t.key for t in build_report(REFERENCE).tables
                                                    if t.key.startswith("secondary-")))
-    assert table.columns == ["Attack success (%)", "Words perturbed (%)", "Queries", "Seconds / example"]
+    assert table.columns == ["Attack success (%)", "Words perturbed (%)", "Clean margin", "Queries", "Seconds / example"]
     (label, cells), = table.blocks[0].rows
     assert label == "Standard · PWWS"
+    margin = cells.pop(2)
     for cell, key, scale in zip(cells, ("attack_success_rate", "mean_perturbed_pct", "mean_queries",
                                         "seconds_per_example"), (100, 1, 1, 1)):
         assert cell.mean == pytest.approx(statistics.mean(scale * r["metrics"][key] for r in real))
+    # the clean margin, computed here with numpy from the examples files: p(gold) − max over the other classes
+    import numpy as np
+
+    medians = []
+    for r in real:
+        lines = [json.loads(x) for x in examples_path(_real_record_file(r)).read_text().splitlines() if x.strip()]
+        attacked = [x for x in lines if x["status"] != "skipped"]
+        probs = np.array([x["original_probs"] for x in attacked])
+        gold = np.array([x["label"] for x in attacked])
+        others = np.where(np.eye(probs.shape[1], dtype=bool)[gold], -np.inf, probs).max(axis=1)
+        medians.append(float(np.median(probs[np.arange(len(gold)), gold] - others)))
+    assert margin.mean == pytest.approx(statistics.mean(medians)) and margin.n == len(real)
 
 
 # ---------------------------------------------------------------- the paper

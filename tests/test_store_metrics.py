@@ -74,3 +74,15 @@ def test_attack_metrics_undefined_values_are_none():
     m = attack_metrics([_row("skipped")])
     assert m["attack_success_rate"] is None and m["mean_perturbed_pct"] is None and m["accuracy_under_attack"] == 0
     assert attack_metrics([])["clean_accuracy"] is None
+
+
+def test_clean_margin_by_hand_with_three_classes():
+    from bench.metrics import clean_margin, median_clean_margin
+
+    rows = [{"label": 2, "original_probs": [0.1, 0.3, 0.6], "status": "failed"},    # 0.6 − 0.3
+            {"label": 0, "original_probs": [0.5, 0.1, 0.4], "status": "success"},   # 0.5 − 0.4
+            {"label": 1, "original_probs": [0.2, 0.7, 0.1], "status": "failed"},    # 0.7 − 0.2
+            {"label": 1, "original_probs": [0.6, 0.3, 0.1], "status": "skipped"}]   # misclassified: not attacked
+    assert [round(clean_margin(r), 6) for r in rows] == [0.3, 0.1, 0.5, -0.3]
+    assert median_clean_margin(rows) == pytest.approx(0.3)
+    assert median_clean_margin(rows[3:]) is None

@@ -9,11 +9,13 @@ import pandas as pd
 
 from bench.report.labels import split_cell_overrides, with_variant
 from bench.record import CellRecord, Training
-from bench.store import examples_path, examples_problem, load_records_with_paths
+from bench.metrics import median_clean_margin
+from bench.store import examples_path, examples_problem, load_records_with_paths, read_example_lines
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
            "seconds_per_example", "mean_similarity"]
 COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples", *METRICS,
+           "median_clean_margin",  # from the examples file (bench.metrics.median_clean_margin), not the record
            "rel_weight_distance", "cell_id",
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
            "scale_label", "method_label", "attack_label", "method_overrides", "attack_overrides",
@@ -45,7 +47,7 @@ def _row(record: CellRecord, path: Path) -> dict:
     return {
         "dataset": cell.dataset, "model": cell.model, "method": cell.method, "attack": cell.attack,
         "seed": cell.seed, "scale": cell.scale, "train_split": data.train_split,
-        "n_examples": m.n_examples, **{k: getattr(m, k) for k in METRICS},
+        "n_examples": m.n_examples, **{k: getattr(m, k) for k in METRICS}, "median_clean_margin": None,
         "rel_weight_distance": training.selected_rel_weight_distance, "cell_id": record.cell_id,
         # n_test is an evaluation size, not a training setting: cells of one model attacked on different numbers
         # of examples share a table (see separate_test_sizes)
@@ -90,7 +92,13 @@ def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
     rows = []
     for record, path in loaded:
         row = _row(record, path)
-        problem = examples_problem(record, examples_path(path))
+        examples = examples_path(path)
+        problem = examples_problem(record, examples)
+        if not problem:
+            try:
+                row["median_clean_margin"] = median_clean_margin(read_example_lines(examples))
+            except (IndexError, TypeError, ValueError) as exc:
+                problem = f"{examples}: class probabilities that do not fit the labels ({exc})"
         if problem:
             problems.append(f"examples of cell {record.cell_id} left out of paired differences and example pages: "
                             f"{problem}")

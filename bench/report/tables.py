@@ -155,8 +155,10 @@ def ablation_table(frame: pd.DataFrame) -> Table | None:
 
 
 SECONDARY = [("attack_success_rate", "Attack success (%)", 100.0, 1), ("mean_perturbed_pct", "Words perturbed (%)", 1.0, 1),
+             ("median_clean_margin", "Clean margin", 1.0, 2),
              ("mean_queries", "Queries", 1.0, 0), ("seconds_per_example", "Seconds / example", 1.0, 2),
-             ("mean_similarity", "USE similarity", 1.0, 3)]  # the last only when a run computed it
+             ("mean_similarity", "USE similarity", 1.0, 3)]
+OPTIONAL_SECONDARY = ("median_clean_margin", "mean_similarity")  # shown only where some cell has a value
 
 
 def secondary_tables(frame: pd.DataFrame) -> list[Table]:
@@ -166,7 +168,8 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
     for (dataset, scale), group in _groups(frame):
         attacks = _ordered(group, "attack_label", "attack", ATTACK_NAMES)
         rows = _method_rows(group)
-        columns = [c for c in SECONDARY if c[0] != "mean_similarity" or group[c[0]].notna().any()]
+        columns = [c for c in SECONDARY if c[0] not in OPTIONAL_SECONDARY or group[c[0]].notna().any()]
+        shown = {c[0] for c in columns}
         blocks = []
         for model in sort_names(group["model"], MODEL_NAMES):
             g = group[group["model"] == model]
@@ -184,10 +187,14 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
             title=f"Attack statistics on {display(dataset, DATASET_NAMES)}, scale {scale}",
             columns=[name for _, name, _, _ in columns], blocks=blocks, row_header="Method · attack",
             notes=["Mean ± sample std over training seeds (n). Attack success: flipped / correctly classified; "
-                   "words perturbed: over successful attacks; queries: model queries per attacked example; "
+                   "words perturbed: over successful attacks; "
+                   + ("clean margin: p(gold) − the largest other class probability on the clean text, median over "
+                      "the attacked examples (a model with small margins is flipped by small changes); "
+                      if "median_clean_margin" in shown else "")
+                   + "queries: model queries per attacked example; "
                    "seconds: wall time per test example (machine-dependent)"
                    + ("; USE similarity: cosine of the universal-sentence-encoder embeddings of adversarial and "
-                      "original text, over successful attacks." if len(columns) == len(SECONDARY) else ".")
+                      "original text, over successful attacks." if "mean_similarity" in shown else ".")
                    + (" AddSent inserts a sentence: its words perturbed are the inserted words as % of the "
                       "original's words, which can exceed 100." if (group["attack"] == "addsent").any() else "")]))
     return tables
