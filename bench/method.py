@@ -76,6 +76,14 @@ class Method:
         """Trainable modules beyond the classifier (e.g. RIFT's projection heads)."""
         return []
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """State the method keeps across steps outside its modules (e.g. a random generator of its own), saved
+        in per-epoch training checkpoints; a method with such state overrides this and :meth:`load_state_tensors`."""
+        return {}
+
+    def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        """Put back what :meth:`state_tensors` returned."""
+
     def loss(self, model: Classifier, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 

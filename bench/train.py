@@ -32,6 +32,8 @@ from bench.config import Scale, training_settings
 from bench.data import Example, TaskData
 from bench.locks import pid_alive
 from bench.store import atomic_write_json, config_hash, sha256_of
+from bench.train_checkpoint import (EpochCheckpoints, Snapshot, flatten, optimizer_snapshot, restore_optimizer,
+                                     restore_rng, rng_snapshot, unflatten)
 from bench.victim import Victim, pick_device
 from bench.method import Batch, Method, TrainContext
 
@@ -199,10 +201,45 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty() or bool(os.environ.get("CI")), leave=False)
 
 
+def _snapshot(model: Classifier, extra: list[nn.Module], method: Method, optimizer: torch.optim.Optimizer,
+              schedule: Any, generator: torch.Generator, loop: _Loop, best: tuple[float, int, dict], step: int,
+              seconds: float) -> Snapshot:
+    """Everything the rest of the training depends on, at the end of an epoch (:mod:`bench.train_checkpoint`)."""
+    tensors = {**flatten("model", model.state_dict()), **flatten("best", best[2]),
+               **flatten("method", method.state_tensors())}
+    for i, module in enumerate(extra):
+        tensors.update(flatten(f"extra.{i}", module.state_dict()))
+    optimizer_part, rng_part = optimizer_snapshot(optimizer), rng_snapshot(generator)
+    tensors.update(optimizer_part.tensors)
+    tensors.update(rng_part.tensors)
+    return Snapshot(tensors, {"optimizer": optimizer_part.state, "rng": rng_part.state,
+                              "schedule": schedule.state_dict(), "steps": loop.steps, "epochs": loop.epochs,
+                              "best_score": best[0], "best_epoch": best[1], "step": step, "seconds": seconds})
+
+
+def _restore(snapshot: Snapshot, model: Classifier, extra: list[nn.Module], method: Method,
+             optimizer: torch.optim.Optimizer, schedule: Any, generator: torch.Generator,
+             loop: _Loop) -> tuple[tuple[float, int, dict], int, float]:
+    """Put a :func:`_snapshot` back; returns the best epoch so far, the step count and the training seconds."""
+    t, state = snapshot.tensors, snapshot.state
+    model.load_state_dict(unflatten("model", t), strict=True)
+    for i, module in enumerate(extra):
+        module.load_state_dict(unflatten(f"extra.{i}", t), strict=True)
+    method.load_state_tensors(unflatten("method", t))
+    restore_optimizer(optimizer, t, state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    restore_rng(generator, t, state["rng"])
+    loop.steps, loop.epochs = list(state["steps"]), list(state["epochs"])
+    return (state["best_score"], state["best_epoch"], unflatten("best", t)), state["step"], state["seconds"]
+
+
 def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
               device: torch.device | None = None, log: Callable[[str], None] = print,
-              assets: Any = None) -> TrainedModel:
-    """Fine-tune the pre-trained encoder at ``model_dir`` with ``method_cls`` and return the best-dev model."""
+              assets: Any = None, checkpoints: Path | None = None) -> TrainedModel:
+    """Fine-tune the pre-trained encoder at ``model_dir`` with ``method_cls`` and return the best-dev model.
+
+    ``checkpoints``: a folder for per-epoch training checkpoints (:mod:`bench.train_checkpoint`); a run that
+    finds one there resumes after its epoch, and ends as if it had never stopped."""
     device = device or pick_device()
     scale = spec.scale
     seed_everything(spec.seed)
@@ -232,10 +269,19 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     victim = Victim(model, tokenizer, spec.max_length, scale.eval_batch_size, device)
     loop = _Loop()
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-    step = 0
+    step, seconds_before, first_epoch = 0, 0.0, 1
+    saved = None
+    if checkpoints is not None:
+        saved = EpochCheckpoints(checkpoints, spec.key, log)
+        snapshot = saved.latest()
+        if snapshot is not None:
+            best, step, seconds_before = _restore(snapshot, model, extra, method, optimizer, schedule, generator, loop)
+            first_epoch = snapshot.state["epoch"] + 1
+            log(f"  resuming training after epoch {snapshot.state['epoch']}/{scale.epochs} (checkpoint in {checkpoints})")
     started = time.perf_counter()
     bar = _progress(total, f"train {spec.method}")
-    for epoch in range(1, scale.epochs + 1):
+    bar.update(step)
+    for epoch in range(first_epoch, scale.epochs + 1):
         model.train()
         for m in extra:
             m.train()
@@ -282,6 +328,9 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
             f"‖θ−θ₀‖/‖θ₀‖ {distance:.4f}")
         if best is None or score > best[0]:
             best = (score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        if saved is not None and epoch < scale.epochs:
+            saved.save(epoch, _snapshot(model, extra, method, optimizer, schedule, generator, loop, best, step,
+                                        seconds_before + time.perf_counter() - started))
     bar.close()
     assert best is not None
     model.load_state_dict(best[2])
@@ -292,7 +341,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         "selected_dev_accuracy": loop.epochs[best[1] - 1]["dev_accuracy"],
         "final_rel_weight_distance": loop.epochs[-1]["rel_weight_distance"],
         "selected_rel_weight_distance": loop.epochs[best[1] - 1]["rel_weight_distance"],
-        "train_seconds": time.perf_counter() - started, "steps_total": step,
+        "train_seconds": seconds_before + time.perf_counter() - started, "steps_total": step,
         "resolved_hparams": resolved, "inactive_terms": inactive,
     }
     return TrainedModel(model, tokenizer, train_log, cached=False)
@@ -317,6 +366,10 @@ class ModelCache:
 
     def entry(self, key: str) -> Path:
         return self.root / key
+
+    def checkpoints(self, key: str) -> Path:
+        """The per-epoch training checkpoints of the model ``key`` while it trains (removed once it is cached)."""
+        return self.root / f".{key}.epochs"
 
     def remove_orphans(self) -> list[Path]:
         """Remove ``.<key>.tmp-<host>-<pid>`` folders of saves whose process is gone (this host) or a day old."""
@@ -413,6 +466,8 @@ def train_or_load(spec: TrainSpec, method_cls: type[Method], hparams: Any, task:
     if cached is not None:
         log(f"  using cached fine-tuned model {cached.path}")
         return cached
-    trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log, assets)
+    checkpoints = cache.checkpoints(spec.key)
+    trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log, assets, checkpoints)
     cache.save(trained)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the model is cached: its epochs are no longer needed
     return trained

@@ -113,6 +113,12 @@ class InfoBERT(FreeLB):
         self.wants_hidden = hparams.alpha > 0 or hparams.beta > 0
         self.keeps_graph = hparams.alpha > 0  # the anchored term backpropagates through the step's graph again
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"shuffle": self.shuffle.get_state()}
+
+    def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        self.shuffle.set_state(state["shuffle"])
+
     def inactive_terms(self) -> list[str]:
         off = []
         if self.hparams.beta == 0:

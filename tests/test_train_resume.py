@@ -1,0 +1,129 @@
+"""Per-epoch training checkpoints: a fine-tuning killed after an epoch resumes there and ends with the same
+model and log as a run that never stopped (bit for bit on CPU), for methods with extra modules, class-balanced
+batches, an inner adversary and a random generator of their own."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench.config import Scale
+from bench.models import fingerprint
+from bench.registry import METHODS
+from bench.train import ModelCache, TrainSpec, fine_tune, train_or_load
+import bench.train_checkpoint as checkpoint_module
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL right after a checkpoint was written."""
+
+
+@pytest.fixture(scope="module")
+def tiny_task(sst2_task):
+    from bench.data import TaskData
+
+    return TaskData(sst2_task.spec, sst2_task.train[:32], sst2_task.dev[:8], sst2_task.test[:2])
+
+
+def _spec(minilm_dir, method: str, hparams: dict, epochs: int = 3) -> TrainSpec:
+    scale = Scale(n_train=32, n_dev=8, n_test=2, epochs=epochs, batch_size=8, lr=1e-4, log_every=1)
+    return TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", method, hparams, 0, scale, 24, {})
+
+
+def _train(spec, tiny_task, minilm_dir, checkpoints=None, said=None):
+    cls = METHODS.get(spec.method)
+    hparams = cls.Hparams(**spec.hparams)
+    return fine_tune(spec, cls, hparams, tiny_task, minilm_dir, log=(said.append if said is not None else lambda m: None),
+                     checkpoints=checkpoints)
+
+
+def _same(a, b) -> None:
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    strip = lambda log: {k: v for k, v in log.items() if k != "train_seconds"}  # noqa: E731
+    assert strip(a.log) == strip(b.log)
+
+
+def _kill_after_epoch(monkeypatch, epoch: int) -> None:
+    original = checkpoint_module.EpochCheckpoints.save
+
+    def save_then_die(self, n, snapshot):
+        path = original(self, n, snapshot)
+        if n == epoch:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(checkpoint_module.EpochCheckpoints, "save", save_then_die)
+
+
+METHOD_CASES = [
+    pytest.param("standard", {}, id="standard"),
+    pytest.param("rift", {"ascc_steps": 2}, id="rift"),  # projection heads, class-balanced batches, ASCC
+    pytest.param("infobert", {"adv_steps": 1}, id="infobert"),  # a shuffle generator of its own
+]
+
+
+@pytest.mark.parametrize("method, hparams", METHOD_CASES)
+def test_a_run_killed_after_an_epoch_resumes_to_the_same_model(method, hparams, tiny_task, minilm_dir, tmp_path,
+                                                             monkeypatch):
+    spec = _spec(minilm_dir, method, hparams)
+    whole = _train(spec, tiny_task, minilm_dir)
+    folder = tmp_path / "epochs"
+    with monkeypatch.context() as patch:
+        _kill_after_epoch(patch, 1)
+        with pytest.raises(Killed):
+            _train(spec, tiny_task, minilm_dir, folder)
+    assert [p.name for p in folder.iterdir()] == ["epoch-0001"]
+    said = []
+    resumed = _train(spec, tiny_task, minilm_dir, folder, said)
+    assert any("resuming training after epoch 1/3" in s for s in said)
+    _same(whole, resumed)
+    assert [p.name for p in folder.iterdir()] == ["epoch-0002"]  # the last epoch is never saved: the model is
+
+
+def test_a_damaged_or_foreign_checkpoint_is_named_removed_and_training_starts_over(tiny_task, minilm_dir, tmp_path,
+                                                                                    monkeypatch):
+    spec = _spec(minilm_dir, "standard", {}, epochs=2)
+    whole = _train(spec, tiny_task, minilm_dir)
+    folder = tmp_path / "epochs"
+    for damage in ("truncated", "foreign"):
+        checkpoint_module.shutil.rmtree(folder, ignore_errors=True)
+        with monkeypatch.context() as patch:
+            _kill_after_epoch(patch, 1)
+            with pytest.raises(Killed):
+                _train(spec, tiny_task, minilm_dir, folder)
+        saved = folder / "epoch-0001"
+        if damage == "truncated":
+            data = (saved / "tensors.safetensors").read_bytes()
+            (saved / "tensors.safetensors").write_bytes(data[: len(data) // 2])
+        else:  # a checkpoint of another training configuration, with a manifest that matches it
+            state = json.loads((saved / "state.json").read_text())
+            state["train_key"] = "0" * 16
+            (saved / "state.json").write_text(json.dumps(state))
+            manifest = json.loads((saved / "manifest.json").read_text())
+            manifest["sha256"]["state.json"] = checkpoint_module.sha256_of(saved / "state.json")
+            (saved / "manifest.json").write_text(json.dumps(manifest))
+        said = []
+        again = _train(spec, tiny_task, minilm_dir, folder, said)
+        (warning,) = [s for s in said if "unusable" in s]
+        assert str(saved) in warning and ("manifest" in warning if damage == "truncated" else "0" * 16 in warning)
+        assert not any("resuming" in s for s in said)
+        _same(whole, again)
+
+
+def test_the_cache_removes_the_checkpoints_once_the_model_is_saved(tiny_task, minilm_dir, tmp_path, monkeypatch):
+    spec = _spec(minilm_dir, "standard", {}, epochs=2)
+    cache = ModelCache(tmp_path / "cache", log=lambda m: None)
+    cls = METHODS.get("standard")
+    with monkeypatch.context() as patch:
+        _kill_after_epoch(patch, 1)
+        with pytest.raises(Killed):
+            train_or_load(spec, cls, cls.Hparams(), tiny_task, minilm_dir, cache, log=lambda m: None)
+    assert (cache.checkpoints(spec.key) / "epoch-0001").is_dir()
+    said = []
+    trained = train_or_load(spec, cls, cls.Hparams(), tiny_task, minilm_dir, cache, log=said.append)
+    assert any("resuming training after epoch 1/2" in s for s in said)
+    assert not cache.checkpoints(spec.key).exists() and cache.entry(spec.key).is_dir()
+    assert trained.log["steps_total"] == 2 * 4
