@@ -226,7 +226,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except Interrupted as stop:
         print(f"\ninterrupted: {stop.summary.line()} before the interruption.", file=sys.stderr)
         for cell in stop.in_progress:
-            print(f"  in progress (its finished examples are checkpointed): {cell.label()}", file=sys.stderr)
+            print(f"  in progress (its finished training epochs and attacked examples are checkpointed): "
+                  f"{cell.label()}", file=sys.stderr)
         print(f"  not started: {len(stop.pending)} cell(s)", file=sys.stderr)
         print(f"  resume with: bench {shlex.join(sys.argv[1:]) if sys.argv[1:] else 'run'}", file=sys.stderr)
         return 130

@@ -192,7 +192,7 @@ def test_pool_sigint_stops_every_worker_and_reports_what_was_running(reference, 
     proc.send_signal(signal.SIGINT)
     code, err = finish(proc)
     assert code == 130, err
-    assert err.count("in progress (its finished examples are checkpointed)") >= 1 and "resume with: bench run" in err
+    assert err.count("in progress (its finished training epochs and attacked examples are checkpointed)") >= 1 and "resume with: bench run" in err
     deadline = time.monotonic() + 10
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
