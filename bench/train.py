@@ -282,6 +282,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     bar = _progress(total, f"train {spec.method}")
     bar.update(step)
     for epoch in range(first_epoch, scale.epochs + 1):
+        epoch_started = time.perf_counter()
         model.train()
         for m in extra:
             m.train()
@@ -325,7 +326,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
                             "dev_accuracy": dev_acc, method.selection_metric: score, "rel_weight_distance": distance})
         selection = "" if method.selection_metric == "dev_accuracy" else f", {method.selection_metric} {score:.3f}"
         log(f"  epoch {epoch}/{scale.epochs}: train loss {np.mean(losses):.4f}, dev acc {dev_acc:.3f}{selection}, "
-            f"‖θ−θ₀‖/‖θ₀‖ {distance:.4f}")
+            f"‖θ−θ₀‖/‖θ₀‖ {distance:.4f} ({time.perf_counter() - epoch_started:.0f} s with the dev selection)")
         if best is None or score > best[0]:
             best = (score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         if saved is not None and epoch < scale.epochs:
