@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(html always writes them, into OUT/figures)")
     p_report.add_argument("--standalone", action="store_true",
                           help="latex: a complete compilable document (with the figures when --figures is given)")
+    p_report.add_argument("--no-example-pages", action="store_true",
+                          help="html: no page per cell of its adversarial examples (the cells table links each "
+                          "cell's examples JSONL instead); for a committed report that stays small")
 
     p_regress = sub.add_parser("regress", help="rerun the reference grid and fail when a metric moves beyond "
                                "tolerance (update the reference with --update)")
@@ -271,6 +274,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.results) if args.results else default_results_dir()
     from bench.checks import check_report_paths
 
+    if args.no_example_pages and args.format != "html":
+        from bench.errors import ConfigError
+
+        raise ConfigError("--no-example-pages is for --format html")
     check_report_paths(args.format, results, Path(args.out) if args.out else None,
                        Path(args.figures) if args.figures else None)
     report = build_report(results, args.compare, Path(args.paper) if args.paper else None)
@@ -278,7 +285,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         for message in report.messages:
             print(f"note: {message}", file=sys.stderr)
     if args.format == "html":
-        index = write_html(report, Path(args.out or "report"))
+        index = write_html(report, Path(args.out or "report"), example_pages=not args.no_example_pages)
         print(f"wrote {index}", file=sys.stderr)
         return 0
     figures = []

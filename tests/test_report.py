@@ -465,6 +465,20 @@ def test_html_page_with_tables_figures_and_examples(derived_results, tmp_path):
     assert record_links and (index.parent / "examples" / record_links[0]).resolve().exists()
 
 
+def test_html_without_example_pages_links_each_examples_file(derived_results, tmp_path, capsys):
+    from bench.cli import main
+
+    out = tmp_path / "site"
+    assert main(["report", "--results", str(derived_results), "--format", "html", "--no-example-pages",
+                 "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert not (out / "examples").exists() and 'href="examples/' not in page
+    links = re.findall(r'<a href="([^"]+\.examples\.jsonl)">JSONL</a>', page)
+    assert len(links) == len(build_report(derived_results).frame) and all((out / link).resolve().exists() for link in links)
+    assert main(["report", "--results", str(derived_results), "--no-example-pages"]) == 2
+    assert "--no-example-pages is for --format html" in capsys.readouterr().err
+
+
 def test_leaderboard_rows_values_and_the_papers_numbers(derived_results):
     from bench.report.leaderboard import leaderboard
 

@@ -113,10 +113,10 @@ def write_figures(frame: pd.DataFrame, steps: pd.DataFrame, out: Path) -> list["
     return _write(frame, steps, out)
 
 
-def write_html(report: Report, out: Path) -> Path:
+def write_html(report: Report, out: Path, example_pages: bool = True) -> Path:
     from bench.report.page import write_html_report
 
     figures = write_figures(report.frame, steps_frame(report.results), out / "figures")
     return write_html_report(report.sections, report.messages, figures, report.frame, report.results, out,
-                             report.paper)
+                             report.paper, example_pages)
 

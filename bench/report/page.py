@@ -72,7 +72,12 @@ def _cells_table(frame: pd.DataFrame, pages: dict[str, Path], out: Path) -> str:
     ordered = ordered.sort_values(["_d", "model", "scale_label", "_m", "method_label", "_a", "attack_label", "seed"])
     for _, r in ordered.iterrows():
         page = pages.get(r["cell_id"])
-        link = f'<a href="{html.escape(rel(page, out))}">examples</a>' if page else "—"
+        if page:
+            link = f'<a href="{html.escape(rel(page, out))}">examples</a>'
+        elif isinstance(r["examples_path"], str) and r["examples_path"]:
+            link = f'<a href="{html.escape(rel(Path(r["examples_path"]), out))}">JSONL</a>'
+        else:
+            link = "—"
         record = f'<a href="{html.escape(rel(Path(r["record_path"]), out))}">{html.escape(r["cell_id"])}</a>'
         texts = (display(r["dataset"], DATASET_NAMES), display(r["model"], MODEL_NAMES),
                  method_display(r["method"], r["method_overrides"]), attack_display(r["attack_label"]))
@@ -93,13 +98,15 @@ def copy_assets(out: Path) -> None:
 
 
 def write_html_report(sections: list[tuple[str, list[Table]]], messages: list[str], figures: list["FigureFile"],
-                      frame: pd.DataFrame, results: Path, out: Path, paper: "Paper | None" = None) -> Path:
-    """``out/index.html`` (leaderboard, tables, figures, cells) and ``out/examples/`` pages; ``paper``: the
-    paper's numbers, offered beside ours in the leaderboard."""
+                      frame: pd.DataFrame, results: Path, out: Path, paper: "Paper | None" = None,
+                      example_pages: bool = True) -> Path:
+    """``out/index.html`` (leaderboard, tables, figures, cells) and, with ``example_pages``, ``out/examples/``
+    pages (without, the cells table links each examples JSONL); ``paper``: the paper's numbers, offered beside
+    ours in the leaderboard."""
     out.mkdir(parents=True, exist_ok=True)
     copy_assets(out)
     pages = {}
-    for _, row in frame.iterrows():
+    for _, row in frame.iterrows() if example_pages else ():
         page = write_examples_page(row, out)
         if page:
             pages[row["cell_id"]] = page
