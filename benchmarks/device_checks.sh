@@ -3,8 +3,8 @@
 #   run(command="bash benchmarks/device_checks.sh", carry=[".device"], timeout_s=540)
 # Uses the machine's own python3 (PyTorch, transformers) and the repository's source; writes JSON under $OUT.
 # The whole working tree travels with a call, .device included, and must stay under 64 MiB: .device is about
-# 50 MiB (the model in float16, SST-2, the synonyms), so move the committed study records (results/study, ~20 MiB and growing) out of the checkout for the
-# call and back after it (not yet tried on a lent machine).
+# 50 MiB (the model in float16, SST-2, the synonyms), so move the committed study records (results/study,
+# ~20 MiB and growing) out of the checkout for the call and back after it (not yet tried on a lent machine).
 set -uo pipefail
 export RIFT_BENCH_ASSETS="$PWD/.device/assets" HF_HUB_OFFLINE=1 RIFT_BENCH_CACHE=/tmp/rift-bench-cache
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 OUT="${OUT:-/tmp/out}"
