@@ -261,8 +261,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 unchecked.append(f"note: {dataset} records not checked against the data ({exc})")
         return identities[dataset]
 
-    states = cell_states(_cells_from_args(args), _results_dir(args), identity)
+    cells, results = _cells_from_args(args), _results_dir(args)
+    states = cell_states(cells, results, identity)
     print(format_status(states, show_all=args.all))
+    from bench.estimate import LEFT_STATES, estimate
+    from bench.runner import format_duration
+    from bench.store import load_records
+
+    left = [cell for cell, state in zip(cells, states) if state.state in LEFT_STATES]
+    if left:
+        print("estimate: " + estimate(left, load_records(results)[0]).line(format_duration))
     for line in unchecked:
         print(line, file=sys.stderr)
     return 0

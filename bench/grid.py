@@ -59,11 +59,18 @@ class ResolvedCell:
 
     @property
     def train_group(self) -> str:
-        """Cells with the same group share one fine-tuned model: the configuration without the attack, its
-        settings and the evaluation-only scale fields (:func:`bench.config.training_settings`)."""
-        config = {k: v for k, v in self.config.items() if k not in ("attack", "attack_settings")}
-        config["scale_settings"] = training_settings(self.config["scale_settings"])
-        return config_hash(config)
+        """Cells with the same group share one fine-tuned model (:func:`train_group_of`)."""
+        return train_group_of(self.config)
+
+
+def train_group_of(config: dict[str, Any], with_seed: bool = True) -> str:
+    """The fine-tuned model a resolved configuration (a cell's, or a record's ``config``) uses: the configuration
+    without the attack, its settings and the evaluation-only scale fields (:func:`bench.config.training_settings`).
+    ``with_seed=False``: the kind of model, alike for every training seed."""
+    drop = ("attack", "attack_settings") if with_seed else ("attack", "attack_settings", "seed")
+    group = {k: v for k, v in config.items() if k not in drop}
+    group["scale_settings"] = training_settings(config.get("scale_settings") or {})
+    return config_hash(group)
 
 
 def resolve_cell(cell: Cell) -> ResolvedCell:

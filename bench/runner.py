@@ -28,7 +28,8 @@ from bench.models import fingerprint, package_version, resolve_model, spec_for
 from bench.provenance import git_revision, hardware, now, package_versions
 from bench.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, Metrics, ModelInfo, Provenance,
                           ResolvedConfig, Training)
-from bench.store import CellFiles, CorruptRecord, examples_path, examples_problem, load_record, write_jsonl, write_record
+from bench.store import (CellFiles, CorruptRecord, examples_path, examples_problem, load_record, load_records,
+                         write_jsonl, write_record)
 
 OVERWRITE = ("never", "always", "missing")
 
@@ -329,9 +330,23 @@ def run_cells(cells: list[ResolvedCell], options: RunOptions) -> GridSummary:
         else:
             run_seconds.append(time.perf_counter() - started)
             left = len(cells) - i
-            eta = f", ETA ≈ {format_duration(left * sum(run_seconds) / len(run_seconds))} for {left} more" if left else ""
+            eta = f", ETA ≈ {_eta(cells[i:], options.results_dir, run_seconds)} for {left} more" if left else ""
             options.log(f"[{i}/{len(cells)}] {status} in {format_duration(run_seconds[-1])}{eta}: {cell.label()}")
     return summary
+
+
+def _eta(left: list[ResolvedCell], results: Path, run_seconds: list[float]) -> str:
+    """The time the ``left`` cells will take: from finished cells like them (:mod:`bench.estimate`) when every
+    one has such a cell, else this run's mean time per cell."""
+    from bench.estimate import estimate
+
+    left = [rc for rc in left if not CellFiles.of(results, rc.config, rc.cell_id).record.exists()]  # to be skipped
+    if not left:
+        return format_duration(0)
+    guess = estimate(left, load_records(results)[0])
+    if guess.unknown == 0:
+        return format_duration(guess.seconds)
+    return format_duration(len(left) * sum(run_seconds) / len(run_seconds)) + " (this run's mean per cell)"
 
 
 def format_duration(seconds: float) -> str:

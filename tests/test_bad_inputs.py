@@ -271,6 +271,7 @@ def test_a_record_whose_examples_are_unusable_is_corrupt_for_run_and_status(dama
                  str(shared)]) == 0
     out = capsys.readouterr().out
     assert " · 1 corrupt" in out.splitlines()[0] and f"corrupt     {record['cell_id']}" in out and str(examples) in out
+    assert "estimate: about " in out and "for 1 cell(s) (0 model(s) to train)" in out  # its model is cached
 
 
 def test_committed_reference_record_matches_the_shared_data(shared):

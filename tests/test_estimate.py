@@ -1,0 +1,65 @@
+"""The time left for a grid, from finished cells like the ones left: checked against a direct computation on the
+committed reference records (3 methods × PWWS, DeepWordBug, seed 0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import median
+
+import pytest
+
+from bench.estimate import estimate
+from bench.grid import expand_grid, resolve_cells, train_group_of
+from bench.store import load_records
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "records"
+METHODS = ["standard", "adv-base", "rift"]
+SETTINGS = (("n_train", 128), ("n_test", 32))
+
+
+def _cells(seeds, methods=METHODS, attacks=("pwws", "deepwordbug"), dataset="sst2", settings=SETTINGS):
+    return resolve_cells(expand_grid([dataset], ["minilm-l6"], methods, attacks, seeds, "smoke", settings))
+
+
+@pytest.fixture(scope="module")
+def records():
+    loaded, problems = load_records(REFERENCE)
+    assert len(loaded) == 6 and not problems
+    return loaded
+
+
+def test_a_record_and_its_cell_name_the_same_model(records):
+    by_id = {r.cell_id: r for r in records}
+    for cell in _cells([0]):
+        assert train_group_of(by_id[cell.cell_id].config.to_json()) == cell.train_group
+
+
+def test_new_seeds_cost_their_training_once_and_each_attack(records):
+    """Seed 1 of every cell: each method's model trains once (its seed-0 training time), and each cell's attack
+    costs n_test × the seed-0 seconds per example of the same method and attack."""
+    got = estimate(_cells([1]), records)
+    expected = 0.0
+    for method in METHODS:
+        mine = [r for r in records if r.cell.method == method]
+        (train_seconds,) = {r.training.train_seconds for r in mine}
+        expected += train_seconds + sum(32 * r.metrics.seconds_per_example for r in mine)
+    assert (got.cells, got.models, got.unknown, got.basis) == (6, 3, 0, 6)
+    assert got.seconds == pytest.approx(expected)
+
+
+def test_a_trained_model_costs_nothing_and_an_unseen_method_falls_back_to_any_method(records):
+    """Standard's DeepWordBug cell when only its PWWS cell finished: the model is cached, so the cost is the
+    attack, at the median seconds per example of the methods that ran DeepWordBug."""
+    finished = [r for r in records if not (r.cell.method == "standard" and r.cell.attack == "deepwordbug")]
+    (left,) = [c for c in _cells([0]) if c.cell.method == "standard" and c.cell.attack == "deepwordbug"]
+    got = estimate([left], finished)
+    dwb = [r.metrics.seconds_per_example for r in finished if r.cell.attack == "deepwordbug"]
+    assert (got.cells, got.models, got.unknown) == (1, 0, 0) and got.seconds == pytest.approx(32 * median(dwb))
+
+
+def test_cells_with_nothing_like_them_are_counted_not_guessed(records):
+    unseen = _cells([0], methods=["standard"], attacks=("pwws",), dataset="mr")  # no MR model was ever trained
+    other_scale = _cells([0], methods=["rift"], attacks=("pwws",), settings=SETTINGS + (("epochs", 3),))
+    got = estimate(unseen + other_scale + _cells([1], methods=["standard"], attacks=("pwws",)), records)
+    assert (got.cells, got.unknown, got.models) == (1, 2, 1)
+    assert "2 cell(s) have no finished cell like them" in got.line(lambda s: f"{s:.0f}s")
