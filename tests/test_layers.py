@@ -1,7 +1,7 @@
 """The import graph, read from the source (every import statement, lazy ones included; a package's
 ``__init__`` aside): layers that point one way and no cycle.
 
-    orchestration   bench.grid, runner, executors, scheduler, status, checks' callers, cli, regress, report.*
+    orchestration   bench.grid, runner, executors, scheduler, status, estimate, checks' callers, cli, regress, report.*
         ↓ (methods and attacks only through bench.registry)
     methods/, attacks/
         ↓
@@ -18,8 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("bench", "methods", "attacks")
-ORCHESTRATION = ("bench.grid", "bench.runner", "bench.executors", "bench.scheduler", "bench.status", "bench.cli",
-                 "bench.regress", "bench.report")
+ORCHESTRATION = ("bench.grid", "bench.runner", "bench.executors", "bench.scheduler", "bench.status", "bench.estimate",
+                 "bench.cli", "bench.regress", "bench.report")
 
 
 def _modules() -> dict[str, Path]:
