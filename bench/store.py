@@ -96,18 +96,25 @@ def read_example_lines(path: Path) -> list[dict]:
     return rows
 
 
-def examples_problem(record: CellRecord, examples: Path) -> str:
-    """Why ``examples`` cannot stand for ``record`` ("" when it can): missing, unreadable, a line that is not an
-    example line, or counts that disagree with the record's metrics (which were computed from that file)."""
+def checked_examples(record: CellRecord, examples: Path) -> tuple[list[dict], str]:
+    """The example lines of ``record`` and why they cannot stand for it ("" when they can; then the lines):
+    missing, unreadable, a line that is not an example line, or counts that disagree with the record's metrics
+    (which were computed from that file)."""
     if not examples.exists():
-        return f"{examples}: missing"
+        return [], f"{examples}: missing"
     try:
-        counts = attack_metrics(read_example_lines(examples))
+        rows = read_example_lines(examples)
     except CorruptRecord as exc:
-        return str(exc)
+        return [], str(exc)
+    counts = attack_metrics(rows)
     wrong = [f"{k} {counts[k]} (the record says {getattr(record.metrics, k)})"
              for k in ("n_examples", "n_attacked", "n_success") if counts[k] != getattr(record.metrics, k)]
-    return f"{examples}: {', '.join(wrong)}" if wrong else ""
+    return (rows, "") if not wrong else ([], f"{examples}: {', '.join(wrong)}")
+
+
+def examples_problem(record: CellRecord, examples: Path) -> str:
+    """Why ``examples`` cannot stand for ``record`` ("" when it can): :func:`checked_examples`."""
+    return checked_examples(record, examples)[1]
 
 
 def safe_name(name: str) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 from bench.report.labels import split_cell_overrides, with_variant
 from bench.record import CellRecord, Training
 from bench.metrics import median_clean_margin
-from bench.store import examples_path, examples_problem, load_records_with_paths, read_example_lines
+from bench.store import checked_examples, examples_path, load_records_with_paths
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
            "seconds_per_example", "mean_similarity"]
@@ -93,10 +93,10 @@ def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
     for record, path in loaded:
         row = _row(record, path)
         examples = examples_path(path)
-        problem = examples_problem(record, examples)
+        lines, problem = checked_examples(record, examples)
         if not problem:
             try:
-                row["median_clean_margin"] = median_clean_margin(read_example_lines(examples))
+                row["median_clean_margin"] = median_clean_margin(lines)
             except (IndexError, TypeError, ValueError) as exc:
                 problem = f"{examples}: class probabilities that do not fit the labels ({exc})"
         if problem:

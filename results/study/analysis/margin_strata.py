@@ -17,12 +17,9 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from bench.metrics import clean_margin
+
 EDGES = (0.2, 0.5, 0.8)  # margin strata: [0, 0.2), [0.2, 0.5), [0.5, 0.8), [0.8, 1]
-
-
-def margin(row: dict) -> float:
-    probs, gold = row["original_probs"], row["label"]
-    return probs[gold] - max(p for k, p in enumerate(probs) if k != gold)
 
 
 def stratum(value: float) -> int:
@@ -54,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = json.loads(line)
                 if row["status"] == "skipped":
                     continue
-                m = margin(row)
+                m = clean_margin(row)
                 entry["margins"].append(m)
                 counts = entry["strata"][stratum(m)]
                 counts[0] += row["status"] == "success"
