@@ -91,6 +91,25 @@ def test_compare_methods_counts_robust_examples_from_the_files(tmp_path):
     assert compare_methods(pd.DataFrame(rows), "rift", "standard") is None
 
 
+def test_compare_methods_reads_each_examples_file_once_with_a_shared_cache(tmp_path, monkeypatch):
+    import bench.report.paired as paired
+
+    rows = [{"method_label": m, "seed": 0, "examples_path": _examples(tmp_path / f"{m}.jsonl", statuses)}
+            for m, statuses in (("rift", ["failed", "failed", "success"]), ("adv-base", ["failed", "success", "skipped"]),
+                                ("standard", ["success", "success", "skipped"]))]
+    reads = []
+    original = paired.read_robust
+    monkeypatch.setattr(paired, "read_robust", lambda path: reads.append(path) or original(path))
+    frame, cache = pd.DataFrame(rows), {}
+    with_cache = [paired.compare_methods(frame, a, b, 100, cache) for a, b in
+                  (("rift", "adv-base"), ("rift", "standard"), ("adv-base", "standard"))]
+    assert sorted(reads) == sorted(r["examples_path"] for r in rows)  # three files, three reads
+    without = [paired.compare_methods(frame, a, b, 100) for a, b in
+               (("rift", "adv-base"), ("rift", "standard"), ("adv-base", "standard"))]
+    assert len(reads) == 3 + 6
+    assert [d.delta for d in with_cache] == [d.delta for d in without] == pytest.approx([1 / 3, 2 / 3, 1 / 3])
+
+
 def test_the_report_has_a_paired_section_for_real_records():
     """The committed reference (standard, adv-base, rift under PWWS and DeepWordBug, one seed)."""
     from pathlib import Path

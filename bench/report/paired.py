@@ -72,13 +72,20 @@ def read_robust(examples_file: str | Path) -> dict[str, bool]:
     return {row["uid"]: row["status"] not in ("skipped", "success") for row in read_example_lines(Path(examples_file))}
 
 
-def compare_methods(group: pd.DataFrame, method_a: str, method_b: str, n_boot: int = 2000) -> PairedDifference | None:
+def compare_methods(group: pd.DataFrame, method_a: str, method_b: str, n_boot: int = 2000,
+                    robust_cache: dict[str, dict[str, bool]] | None = None) -> PairedDifference | None:
     """Δ(A − B) for the records of one (dataset, model, scale, attack) ``group`` (``records_frame`` rows), using
-    ``method_label`` values; None when the two share no seed with an examples file or no example."""
+    ``method_label`` values; None when the two share no seed with an examples file or no example.
+    ``robust_cache`` (path → robust map) lets a caller comparing many pairs read each examples file once."""
+    cache = {} if robust_cache is None else robust_cache
     per_method: dict[str, dict[int, dict[str, bool]]] = {}
     for label in (method_a, method_b):
         rows = group[(group["method_label"] == label) & group["examples_path"].notna()]
-        per_method[label] = {int(r.seed): read_robust(r.examples_path) for r in rows.itertuples()}
+        per_method[label] = {}
+        for r in rows.itertuples():
+            if r.examples_path not in cache:
+                cache[r.examples_path] = read_robust(r.examples_path)
+            per_method[label][int(r.seed)] = cache[r.examples_path]
     seeds = sorted(set(per_method[method_a]) & set(per_method[method_b]))
     if not seeds:
         return None
@@ -113,7 +120,7 @@ def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIR
     if frame.empty or "examples_path" not in frame:
         return []
     frame = frame[frame["accuracy_under_attack"].notna() & (frame["method_label"] == frame["method"])]
-    tables = []
+    tables, robust_cache = [], {}
     keyed = sorted(frame.groupby(["dataset", "scale_label"], sort=False),
                    key=lambda kv: (order_key(kv[0][0], DATASET_NAMES), kv[0][1]))
     for (dataset, scale), group in keyed:
@@ -128,7 +135,7 @@ def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIR
                     continue
                 cells = []
                 for attack in attacks:
-                    result = compare_methods(g[g["attack_label"] == attack], a, b, n_boot)
+                    result = compare_methods(g[g["attack_label"] == attack], a, b, n_boot, robust_cache)
                     cells.append(_cell(result) if result is not None else Cell())
                     if result is not None:
                         seeds_seen.add(result.n_seeds)
