@@ -16,24 +16,22 @@ import json
 import statistics
 from pathlib import Path
 
-from bench.report.labels import split_cell_overrides, with_variant
-
-METHOD_ORDER = ("standard", "adv-base", "adv-ptwd", "adv-mixout", "rift", "rift-ist")
+from bench.report.frame import records_frame
+from bench.report.labels import METHOD_NAMES, sort_names
 
 
 def per_model_distances(runs: Path, model: str) -> dict[tuple[str, str, str], dict[str, list[float]]]:
-    """(dataset, scale label, method) → train key → distance after each epoch. Sweep variants (overridden β or α)
-    are left out; runs with other training settings (e.g. more epochs) get their own scale label."""
+    """(dataset, scale label, method) → train key → distance after each epoch, grouped with the report's own labels
+    (``records_frame``): sweep variants (overridden β or α) are left out; other training settings (e.g. more epochs)
+    get their own scale label."""
+    frame, _ = records_frame(runs)
+    frame = frame[(frame["model"] == model) & (frame["method_label"] == frame["method"])]
     found: dict[tuple[str, str, str], dict[str, list[float]]] = {}
-    for path in sorted(runs.rglob("*.json")):
-        record = json.loads(path.read_text())
-        cell, training = record["cell"], record.get("training") or {}
-        groups = split_cell_overrides(cell.get("overrides") or [])
-        if cell["model"] != model or not training.get("epoch_log") or groups["method"]:
-            continue
-        scale = with_variant(cell["scale"], [(k, v) for k, v in groups["scale"] if k != "n_test"])
-        found.setdefault((cell["dataset"], scale, cell["method"]), {})[training["train_key"]] = [
-            float(epoch["rel_weight_distance"]) for epoch in training["epoch_log"]]
+    for row in frame.drop_duplicates("train_key").itertuples():
+        epoch_log = (json.loads(Path(row.record_path).read_text()).get("training") or {}).get("epoch_log")
+        if epoch_log:
+            found.setdefault((row.dataset, row.scale_label, row.method), {})[row.train_key] = [
+                float(epoch["rel_weight_distance"]) for epoch in epoch_log]
     return found
 
 
@@ -56,14 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{dataset}, {scale}: ‖θ−θ₀‖/‖θ₀‖ at the end of each epoch, mean ± std over trained models (n)")
         print("| method | n | " + " | ".join(f"epoch {e + 1}" for e in range(epochs)) + " | growth in the last epoch |")
         print("|---|---|" + "---|" * (epochs + 1))
-        methods = sorted((m for d, s, m in found if (d, s) == (dataset, scale)),
-                         key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
+        methods = sort_names((m for d, s, m in found if (d, s) == (dataset, scale)), METHOD_NAMES)
         for method in methods:
             runs = list(found[(dataset, scale, method)].values())
             cells = [mean_std([r[e] for r in runs if len(r) > e]) if any(len(r) > e for r in runs) else "—"
                      for e in range(epochs)]
             growth = [r[-1] / r[-2] - 1 for r in runs if len(r) >= 2]
-            grown = f"+{100 * statistics.fmean(growth):.1f} %" if growth else "—"
+            grown = f"{100 * statistics.fmean(growth):+.1f} %" if growth else "—"
             print(f"| {method} | {len(runs)} | " + " | ".join(cells) + f" | {grown} |")
     return 0
 
