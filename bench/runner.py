@@ -28,7 +28,7 @@ from bench.models import fingerprint, package_version, resolve_model, spec_for
 from bench.provenance import git_revision, hardware, now, package_versions
 from bench.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, Metrics, ModelInfo, Provenance,
                           ResolvedConfig, Training)
-from bench.store import (CellFiles, CorruptRecord, examples_path, examples_problem, load_record, load_records,
+from bench.store import (CellFiles, CorruptRecord, RecordCache, examples_path, examples_problem, load_record,
                          write_jsonl, write_record)
 
 OVERWRITE = ("never", "always", "missing")
@@ -315,6 +315,7 @@ def run_cells(cells: list[ResolvedCell], options: RunOptions) -> GridSummary:
     runner = Runner(options)
     summary = GridSummary()
     run_seconds: list[float] = []
+    finished = RecordCache(options.results_dir)  # the ETA's basis, re-read only where a record is new
     for i, cell in enumerate(cells, 1):
         started = time.perf_counter()
         try:
@@ -330,20 +331,21 @@ def run_cells(cells: list[ResolvedCell], options: RunOptions) -> GridSummary:
         else:
             run_seconds.append(time.perf_counter() - started)
             left = len(cells) - i
-            eta = f", ETA ≈ {_eta(cells[i:], options.results_dir, run_seconds)} for {left} more" if left else ""
+            eta = f", ETA ≈ {_eta(cells[i:], finished, run_seconds)} for {left} more" if left else ""
             options.log(f"[{i}/{len(cells)}] {status} in {format_duration(run_seconds[-1])}{eta}: {cell.label()}")
     return summary
 
 
-def _eta(left: list[ResolvedCell], results: Path, run_seconds: list[float]) -> str:
+def _eta(left: list[ResolvedCell], finished: RecordCache, run_seconds: list[float]) -> str:
     """The time the ``left`` cells will take: from finished cells like them (:mod:`bench.estimate`) when every
     one has such a cell, else this run's mean time per cell."""
     from bench.estimate import estimate
 
+    results = finished.results
     left = [rc for rc in left if not CellFiles.of(results, rc.config, rc.cell_id).record.exists()]  # to be skipped
     if not left:
         return format_duration(0)
-    guess = estimate(left, load_records(results)[0])
+    guess = estimate(left, finished.records())
     if guess.unknown == 0:
         return format_duration(guess.seconds)
     return format_duration(len(left) * sum(run_seconds) / len(run_seconds)) + " (this run's mean per cell)"

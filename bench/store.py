@@ -204,6 +204,34 @@ def iter_record_files(results: Path) -> Iterator[Path]:
                 yield path
 
 
+class RecordCache:
+    """The valid records under ``results``, where each look re-reads only the files that are new or changed since
+    the last one (a grid's ETA looks after every cell; reading every record each time grows with the grid)."""
+
+    def __init__(self, results: Path) -> None:
+        self.results = results
+        self._seen: dict[Path, tuple[tuple[int, int], CellRecord | None]] = {}
+
+    def records(self) -> list[CellRecord]:
+        """The valid records as they are now, in :func:`iter_record_files` order (corrupt files left out)."""
+        current: dict[Path, tuple[tuple[int, int], CellRecord | None]] = {}
+        for path in iter_record_files(self.results):
+            try:
+                info = path.stat()
+            except OSError:  # removed since the folder was listed
+                continue
+            stamp = (info.st_mtime_ns, info.st_size)
+            cached = self._seen.get(path)
+            if cached is None or cached[0] != stamp:
+                try:
+                    cached = (stamp, load_record(path))
+                except CorruptRecord:
+                    cached = (stamp, None)
+            current[path] = cached
+        self._seen = current
+        return [record for _, record in current.values() if record is not None]
+
+
 def iter_failure_notes(results: Path) -> Iterator[Path]:
     """The runner's ``<cell-id>.failed.json`` notes under ``results``."""
     if results.exists():

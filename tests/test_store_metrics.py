@@ -86,3 +86,38 @@ def test_clean_margin_by_hand_with_three_classes():
     assert [round(clean_margin(r), 6) for r in rows] == [0.3, 0.1, 0.5, -0.3]
     assert median_clean_margin(rows) == pytest.approx(0.3)
     assert median_clean_margin(rows[3:]) is None
+
+
+def test_record_cache_rereads_only_new_or_changed_files(tmp_path, monkeypatch):
+    import bench.store as store
+
+    reads = []
+    real_load = store.load_record
+    monkeypatch.setattr(store, "load_record", lambda path: reads.append(path.name) or real_load(path))
+    for cell_id in ("aaa", "bbb"):
+        atomic_write_json(tmp_path / "d" / f"{cell_id}.json", _record(cell_id))
+    (tmp_path / "d" / "half.json").write_text('{"schema_version": 1, "cell_')
+    cache = store.RecordCache(tmp_path)
+
+    def ids(records):
+        return [r.cell_id for r in records]
+
+    def reference():  # every file read afresh, not counted as the cache's reads
+        before = list(reads)
+        result = ids(load_records(tmp_path)[0])
+        reads[:] = before
+        return result
+
+    assert ids(cache.records()) == reference() == ["aaa", "bbb"]
+    assert sorted(reads) == ["aaa.json", "bbb.json", "half.json"]
+    reads.clear()
+    assert ids(cache.records()) == ["aaa", "bbb"] and reads == []  # nothing new: nothing read
+    atomic_write_json(tmp_path / "d" / "ccc.json", _record("ccc"))
+    changed = _record("aaa")
+    changed["metrics"] = {"x": 2, "padding": "longer"}
+    atomic_write_json(tmp_path / "d" / "aaa.json", changed)
+    (tmp_path / "d" / "bbb.json").unlink()
+    records = cache.records()
+    assert sorted(reads) == ["aaa.json", "ccc.json"]
+    assert ids(records) == reference() == ["aaa", "ccc"]
+    assert records[0].to_json() == changed
