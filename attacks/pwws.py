@@ -19,11 +19,13 @@ always is) costs no model query, so a record's ``queries`` is one lower than the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from bench.attack import AttackContext, Outcome
 from attacks.engine import EngineRecipe, Exhausted, Search
+from bench.ascc import aligner_for
 from bench.synonyms import counterfitted
 from bench.text import with_field
 from bench.registry import ATTACKS
@@ -49,15 +51,25 @@ def ranked_substitutions(candidates: list[tuple[int, int, str]], p_gold: np.ndar
     return sorted(((weights[pos] * delta, i, sub) for i, (delta, sub, pos) in best.items()), key=lambda t: -t[0])
 
 
+#: ``substitutions``: every counter-fitted neighbour ("all", the paper), or only those inside the ASCC hull of the
+#: victim's tokenisation ("hull": a word that is one token of the model's input, replaced by a neighbour that is one
+#: token too, :class:`bench.ascc.Aligner`), the substitutions adversarial training saw
+SUBSTITUTIONS = ("all", "hull")
+
+
 @dataclass(frozen=True)
 class PWWSSettings:
     query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    substitutions: str = "all"  # "all" (the paper) or "hull" (see SUBSTITUTIONS)
 
     def validate(self) -> None:
         from bench.errors import ConfigError
 
         if self.query_budget < 0:
             raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
+        if self.substitutions not in SUBSTITUTIONS:
+            raise ConfigError(f"attack.substitutions must be one of {', '.join(SUBSTITUTIONS)}, "
+                              f"got {self.substitutions!r}")
 
 
 @ATTACKS.register("pwws", "PWWS, paper protocol: UNK saliency, counter-fitted neighbours, weighted greedy substitution",
@@ -76,13 +88,22 @@ class PWWS(EngineRecipe):
         super().__init__(settings, assets)
         self.synonyms = counterfitted(assets)
 
+    def neighbours(self, ctx: AttackContext) -> Callable[[int], list[str]]:
+        """word index → the substitutes it may take under the ``substitutions`` setting."""
+        if self.settings.substitutions == "all":
+            return lambda i: self.synonyms(ctx.words.word(i))
+        aligner = aligner_for(ctx.victim.tokenizer, self.synonyms, ctx.field, ctx.victim.max_length)
+        hull = {w: subs for w, subs in aligner.align([ctx.example]).substitutes[0].values()}
+        return lambda i: hull.get(i, [])
+
     def steps(self, ctx: AttackContext) -> Search:
         victim, words, y = ctx.victim, ctx.words, ctx.label
         visible = words.visible(victim.visible_chars(ctx.example.inputs, ctx.field))
         if not visible:
             return Outcome({}, "no visible words")
         p0 = float(ctx.probs[y])
-        candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in self.synonyms(words.word(i))]
+        neighbours = self.neighbours(ctx)
+        candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in neighbours(i)]
         if not candidates:
             return Outcome({}, "no substitutable words")
         unk = victim.unk_token

@@ -68,11 +68,61 @@ BATCH_SIZES: dict[str, dict[str, int]] = {
 EVAL_ONLY_FIELDS = ("n_test", "eval_batch_size")
 
 
+#: Settings added after records were made, with the value every earlier record implicitly had, per section of a
+#: resolved configuration and per owner (None: every record; otherwise only the method or attack of that name).
+#: At that value a setting is left out of the identities (cell id, model-cache key, model group), so earlier
+#: records keep their ids and their models; a record still writes every setting it ran with, and an earlier
+#: record that lacks one reads as having the implicit value (:func:`with_implicit`).
+LATER_SETTINGS: dict[tuple[str, str | None], dict[str, Any]] = {
+    ("scale_settings", None): {"tokenizer": "subword"},
+    ("attack_settings", "pwws"): {"substitutions": "all"},
+}
+
+#: the section of a resolved configuration whose owner names a method or an attack
+_OWNER_KEYS = {"hparams": "method", "attack_settings": "attack"}
+
+
+def _later(section: str, config: dict[str, Any] | None) -> dict[str, Any]:
+    """The later-added settings of ``section`` that apply to ``config`` (all owners when ``config`` is None)."""
+    owner = config.get(_OWNER_KEYS[section]) if config is not None and section in _OWNER_KEYS else None
+    out: dict[str, Any] = {}
+    for (where, who), values in LATER_SETTINGS.items():
+        if where == section and (who is None or config is None or who == owner):
+            out.update(values)
+    return out
+
+
+def without_implicit(section: str, values: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``values`` (one section of a configuration) without later-added settings at their implicit value."""
+    later = _later(section, config)
+    return {k: v for k, v in values.items() if not (k in later and later[k] == v)}
+
+
+def identity_config(config: dict[str, Any]) -> dict[str, Any]:
+    """What a configuration's identities hash: the configuration without later-added settings at their implicit
+    value (:data:`LATER_SETTINGS`)."""
+    out = dict(config)
+    for section, _ in LATER_SETTINGS:
+        if isinstance(out.get(section), dict):
+            out[section] = without_implicit(section, out[section], config)
+    return out
+
+
+def with_implicit(config: dict[str, Any]) -> dict[str, Any]:
+    """A record's configuration with every later-added setting it lacks filled in at its implicit value."""
+    out = dict(config)
+    for section, _ in LATER_SETTINGS:
+        if isinstance(out.get(section), dict):
+            out[section] = {**_later(section, config), **out[section]}
+    return out
+
+
 def training_settings(scale: Scale | dict[str, Any]) -> dict[str, Any]:
     """The scale settings that determine a fine-tuned model: the one rule behind the model-cache key
-    (``bench.train.TrainSpec``) and the executors' model groups (``ResolvedCell.train_group``)."""
+    (``bench.train.TrainSpec``) and the executors' model groups (``ResolvedCell.train_group``). Later-added
+    settings at their implicit value are left out (:data:`LATER_SETTINGS`)."""
     values = scale if isinstance(scale, dict) else to_dict(scale)
-    return {k: v for k, v in values.items() if k not in EVAL_ONLY_FIELDS}
+    return without_implicit("scale_settings", {k: v for k, v in values.items() if k not in EVAL_ONLY_FIELDS})
 
 
 LR_SCHEDULES = ("linear", "constant", "epoch-warmup-constant")

@@ -2,7 +2,8 @@
 
 A cell is (dataset, model, method, seed, attack, scale + overrides). Resolving it applies the
 overrides to the scale preset, the method's hyperparameters and the attack's settings; its id is a
-hash of that full resolved configuration, so two spellings of the same experiment share one id.
+hash of that full resolved configuration (settings added later, at the value earlier records had, left
+out: :data:`bench.config.LATER_SETTINGS`), so two spellings of the same experiment share one id.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bench.checks import check_scale_values, check_seed
-from bench.config import (Scale, apply_overrides, get_scale, resolve_batch_size, resolve_max_length, split_overrides,
-                          training_settings, validate_scale)
+from bench.config import (Scale, apply_overrides, get_scale, identity_config, resolve_batch_size, resolve_max_length,
+                          split_overrides, training_settings, validate_scale)
 from bench.errors import ConfigError
 from bench.registry import ATTACKS, DATASETS, METHODS
 from bench.store import config_hash
@@ -68,7 +69,7 @@ def train_group_of(config: dict[str, Any], with_seed: bool = True) -> str:
     without the attack, its settings and the evaluation-only scale fields (:func:`bench.config.training_settings`).
     ``with_seed=False``: the kind of model, alike for every training seed."""
     drop = ("attack", "attack_settings") if with_seed else ("attack", "attack_settings", "seed")
-    group = {k: v for k, v in config.items() if k not in drop}
+    group = {k: v for k, v in identity_config(config).items() if k not in drop}
     group["scale_settings"] = training_settings(config.get("scale_settings") or {})
     return config_hash(group)
 
@@ -103,7 +104,8 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
         "attack": cell.attack, "attack_settings": asdict(settings), "seed": cell.seed, "scale": cell.scale,
         "scale_settings": asdict(scale), "max_length": max_length,
     }
-    return ResolvedCell(cell, scale, max_length, method_cls, hparams, attack_cls, settings, config, config_hash(config))
+    return ResolvedCell(cell, scale, max_length, method_cls, hparams, attack_cls, settings, config,
+                        config_hash(identity_config(config)))
 
 
 def resolve_cells(cells: Iterable[Cell]) -> list[ResolvedCell]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from bench.config import with_implicit
 from bench.errors import ConfigError
 from bench.store import CellRecord, examples_path, load_records, record_path
 
@@ -237,7 +238,7 @@ def compare(reference: list[CellRecord], fresh: list[CellRecord], tolerances: di
         if new is None:
             result.problems.append(f"{name}: no fresh record (the cell is in the reference but was not run)")
             continue
-        changes = config_changes(ref.config.to_json(), new.config.to_json())
+        changes = config_changes(with_implicit(ref.config.to_json()), with_implicit(new.config.to_json()))
         if changes:
             result.problems.append(f"{name}: configuration changed: " + "; ".join(changes))
         for metric, tol in tolerances.items():

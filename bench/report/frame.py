@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.config import with_implicit
 from bench.report.labels import split_cell_overrides, with_variant
 from bench.record import CellRecord, Training
 from bench.metrics import median_clean_margin
@@ -42,7 +43,8 @@ def _row(record: CellRecord, path: Path) -> dict:
     cell, m = record.cell, record.metrics
     config, data, training = record.config, record.data, record.training
     groups = split_cell_overrides(cell.overrides)
-    scale_settings = config.scale_settings
+    resolved = with_implicit(config.to_json())  # a record from before a setting existed: its implicit value
+    scale_settings = resolved["scale_settings"]
     examples = examples_path(path)
     return {
         "dataset": cell.dataset, "model": cell.model, "method": cell.method, "attack": cell.attack,
@@ -61,7 +63,7 @@ def _row(record: CellRecord, path: Path) -> dict:
         "batch_size": scale_settings.get("batch_size"), "hparams": training.resolved_hparams or config.hparams,
         "train_key": training.train_key, "selected_dev_accuracy": training.selected_dev_accuracy,
         "selected_epoch": training.selected_epoch,
-        "scale_settings": scale_settings, "attack_settings": config.attack_settings,
+        "scale_settings": scale_settings, "attack_settings": resolved["attack_settings"],
         "max_length": config.max_length,
         "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.inactive_terms or []),
         "record_path": str(path), "examples_path": str(examples) if examples.exists() else None,
