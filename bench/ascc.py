@@ -130,11 +130,17 @@ class Aligner:
         self._cand_cache: dict[tuple[str, bool], list[tuple[str, int]]] = {}
 
     def single_token(self, word: str, spaced: bool) -> int | None:
-        """The id of ``word`` if it is one token (in its context: after a space or not), else None."""
+        """The id of ``word`` if it is one token (in its context: after a space or not), else None. A whole-word
+        tokenizer (:class:`bench.tokenization.WholeWordTokenizer`) has one id for every word, the unknown one
+        included."""
         key = (word, spaced)
         if key not in self._token_cache:
-            ids = self.tokenizer((" " + word) if spaced else word, add_special_tokens=False)["input_ids"]
-            self._token_cache[key] = ids[0] if len(ids) == 1 else None
+            word_id = getattr(self.tokenizer, "word_id", None)
+            if word_id is not None:
+                self._token_cache[key] = word_id(word, spaced)
+            else:
+                ids = self.tokenizer((" " + word) if spaced else word, add_special_tokens=False)["input_ids"]
+                self._token_cache[key] = ids[0] if len(ids) == 1 else None
         return self._token_cache[key]
 
     def candidates(self, word: str, spaced: bool) -> list[tuple[str, int]]:
@@ -189,7 +195,8 @@ class Aligner:
                 if len(positions) != 1 or tuple(offsets[b][positions[0]]) != words.spans[w]:
                     continue
                 start = words.spans[w][0]
-                spaced = start > 0 and text[start - 1].isspace()
+                # a tokenizer that puts a space before the text spaces its first word like the others
+                spaced = text[start - 1].isspace() if start > 0 else bool(getattr(self.tokenizer, "add_prefix_space", False))
                 if self.single_token(word, spaced) != int(input_ids[b, positions[0]]):
                     continue  # the tokenizer normalises this word differently in context: leave it alone
                 cands = self.candidates(word, spaced)

@@ -73,25 +73,35 @@ def _quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
-def load_pretrained(model_dir: Path, num_labels: int, pooling: str, seed: int) -> tuple[Classifier, object]:
-    """Encoder with pre-trained weights plus a freshly initialised head (seeded), and the tokenizer."""
-    from transformers import AutoModel, AutoTokenizer
+def load_tokenizer(model_dir: Path, tokenizer: str = "subword") -> object:
+    """The model's tokenizer as the ``tokenizer`` setting feeds it (:func:`bench.tokenization.input_tokenizer`)."""
+    from transformers import AutoTokenizer
+
+    from bench.tokenization import input_tokenizer
+
+    return input_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)), tokenizer)
+
+
+def load_pretrained(model_dir: Path, num_labels: int, pooling: str, seed: int,
+                    tokenizer: str = "subword") -> tuple[Classifier, object]:
+    """Encoder with pre-trained weights plus a freshly initialised head (seeded), and the tokenizer (``tokenizer``:
+    the setting of that name, ``subword`` or ``whole-word``)."""
+    from transformers import AutoModel
 
     _quiet_transformers()
     # float32 whatever the checkpoint stores (transformers 5 would otherwise keep a float16/bfloat16 checkpoint's
     # dtype, and fine-tune in half precision under a float32 head)
     encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    text_tokenizer = load_tokenizer(model_dir, tokenizer)
     torch.manual_seed(seed)
-    return Classifier(encoder, num_labels, pooling), tokenizer
+    return Classifier(encoder, num_labels, pooling), text_tokenizer
 
 
-def build_empty(model_dir: Path, num_labels: int, pooling: str) -> tuple[Classifier, object]:
+def build_empty(model_dir: Path, num_labels: int, pooling: str, tokenizer: str = "subword") -> tuple[Classifier, object]:
     """The same architecture without loading pre-trained weights (a fine-tuned state dict is loaded next)."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel
 
     _quiet_transformers()
     config = AutoConfig.from_pretrained(str(model_dir))
     encoder = AutoModel.from_config(config)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    return Classifier(encoder, num_labels, pooling), tokenizer
+    return Classifier(encoder, num_labels, pooling), load_tokenizer(model_dir, tokenizer)

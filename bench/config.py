@@ -49,6 +49,9 @@ class Scale:
     eval_batch_size: int = 64
     log_every: int = 10
     data_seed: int = 0
+    #: how text becomes model input (:mod:`bench.tokenization`): "subword", the model's own tokenizer, or
+    #: "whole-word", the paper code's one token per word (unknown words → the unknown token)
+    tokenizer: str = "subword"
 
 
 # Token limits per dataset for each scale (the paper's code: IMDB 300, SNLI 80).
@@ -126,6 +129,7 @@ def training_settings(scale: Scale | dict[str, Any]) -> dict[str, Any]:
 
 
 LR_SCHEDULES = ("linear", "constant", "epoch-warmup-constant")
+TOKENIZERS = ("subword", "whole-word")  # bench.tokenization
 WEIGHT_DECAY_SCOPES = ("all", "heads")
 
 SCALES: dict[str, Scale] = {
@@ -136,10 +140,11 @@ SCALES: dict[str, Scale] = {
     # The paper code's training protocol (rift_train.py / rift_train.sh / opts.py): the full training set, 20
     # epochs, transformers' AdamW (ε 1e-6) at lr 2e-5 with weight decay 2e-4 on the heads only, the per-epoch
     # warm-up-then-constant schedule, no gradient clipping, batch 32 (IMDB) / 120 (SNLI); 300 attacked
-    # examples. A GPU job. `bench report --compare paper` lists what a record still differs in.
+    # examples, whole words as model input (the paper code's tokenizer). A GPU job. `bench report --compare paper`
+    # lists what a record still differs in.
     "paper": Scale(n_train=None, n_dev=1000, n_test=300, epochs=20, batch_size=0, lr=2e-5, weight_decay=2e-4,
                    weight_decay_scope="heads", adam_eps=1e-6, lr_schedule="epoch-warmup-constant",
-                   warmup_ratio=0.0, warmup_epochs=2, grad_clip=0.0),
+                   warmup_ratio=0.0, warmup_epochs=2, grad_clip=0.0, tokenizer="whole-word"),
 }
 
 
@@ -259,6 +264,7 @@ def validate_scale(scale: Scale) -> None:
         (scale.max_length >= 0, "max_length must be ≥ 0 (0 = the per-dataset preset)"),
         (0 <= scale.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (scale.eval_batch_size > 0, "eval_batch_size must be positive"),
+        (scale.tokenizer in TOKENIZERS, f"tokenizer must be one of {', '.join(TOKENIZERS)}"),
         (scale.log_every > 0, "log_every must be positive"),
     ]
     for ok, message in checks:

@@ -243,7 +243,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     device = device or pick_device()
     scale = spec.scale
     seed_everything(spec.seed)
-    model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed)
+    model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed, scale.tokenizer)
     model.to(device)
     theta0 = {k: v.detach().clone() for k, v in model.encoder_parameters().items()}
     context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length, assets=assets, seed=spec.seed)
@@ -425,7 +425,7 @@ class ModelCache:
         why = self.verify(path)
         if not why:
             try:
-                model, tokenizer = build_empty(model_dir, num_labels, spec.pooling)
+                model, tokenizer = build_empty(model_dir, num_labels, spec.pooling, spec.scale.tokenizer)
                 load_model(model, str(path / "model.safetensors"), strict=True)
                 with open(path / "train_log.json", encoding="utf-8") as handle:
                     train_log = json.load(handle)
