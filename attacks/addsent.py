@@ -332,7 +332,7 @@ class AddSent(EngineRecipe):
         inputs, y = ctx.example.inputs, ctx.label
         found = self.candidates(inputs, rng)
         if not found:
-            return Outcome({}, "no admissible distractor")
+            return Outcome({}, "no admissible distractor", unattackable=True)
         if len(found) > self.settings.max_candidates:
             keep = sorted(rng.choice(len(found), size=self.settings.max_candidates, replace=False))
             found = [found[k] for k in keep]

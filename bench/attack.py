@@ -27,6 +27,7 @@ QUERY_BUDGET = ("query_budget counts model queries per example as distinct texts
 SUCCESS = "success"
 FAILED = "failed"
 SKIPPED = "skipped"  # the clean prediction was already wrong: nothing to attack
+UNATTACKABLE = "unattackable"  # the clean prediction is right but the recipe found no edit it may make: not attacked
 
 
 @dataclass
@@ -77,6 +78,8 @@ class Outcome:
     adversarial: TextInput | None = None
     changes: list[dict[str, Any]] | None = None
     words_changed: int | None = None
+    #: the recipe had no admissible edit for this example (e.g. AddSent without a distractor): not attacked
+    unattackable: bool = False
 
 
 @dataclass
@@ -180,7 +183,8 @@ def final_result(ctx: AttackContext, outcome: Outcome, adversarial: TextInput, f
     changes = outcome.changes if outcome.changes is not None else [
         {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
     changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
-    return AttackResult(uid=ctx.example.uid, label=ctx.label, status=SUCCESS if final_pred != ctx.label else FAILED,
+    status = UNATTACKABLE if outcome.unattackable else SUCCESS if final_pred != ctx.label else FAILED
+    return AttackResult(uid=ctx.example.uid, label=ctx.label, status=status,
                         original=ctx.example.inputs, adversarial=adversarial, original_pred=int(ctx.probs.argmax()),
                         original_probs=ctx.probs.tolist(), final_pred=final_pred, final_probs=final.tolist(),
                         n_words=len(words), words_changed=changed, changes=changes, queries=queries,

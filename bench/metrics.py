@@ -1,7 +1,10 @@
 """Cell metrics from per-example attack results (pure functions of the examples file).
 
 * clean accuracy           — examples the model gets right / examples tested
-* accuracy under attack    — right and not flipped by the attack / examples tested (the paper's metric)
+* accuracy under attack    — right and not flipped by the attack / examples tested (the paper's metric); an
+                             example the recipe could not attack (status ``unattackable``: no admissible edit, e.g.
+                             AddSent without a distractor) counts as not flipped
+* … over attackable        — the same over the examples the recipe could attack (unattackable ones left out)
 * attack success rate      — flipped / right
 * mean % words perturbed   — over successful attacks
 * mean queries             — model queries per attacked (right) example
@@ -24,17 +27,34 @@ def _mean(values: list[float]) -> float | None:
     return fmean(values) if values else None
 
 
+#: the reason AddSent gave, before the ``unattackable`` status existed, for an example it could not attack (its
+#: status was then ``failed``); read as ``unattackable``
+LEGACY_UNATTACKABLE_REASON = "no admissible distractor"
+
+
+def is_unattackable(row: dict[str, Any]) -> bool:
+    """The recipe had no edit it may make for this correctly classified example (also in files written before the
+    ``unattackable`` status: :data:`LEGACY_UNATTACKABLE_REASON`)."""
+    return row["status"] == "unattackable" or (row["status"] == "failed"
+                                                and row.get("reason") == LEGACY_UNATTACKABLE_REASON)
+
+
 def attack_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     rows = list(rows)
     n = len(rows)
     attacked = [r for r in rows if r["status"] != "skipped"]
     success = [r for r in attacked if r["status"] == "success"]
+    unattackable = sum(is_unattackable(r) for r in rows)
+    attackable = n - unattackable
     return {
         "n_examples": n,
         "n_attacked": len(attacked),
         "n_success": len(success),
         "clean_accuracy": len(attacked) / n if n else None,
         "accuracy_under_attack": (len(attacked) - len(success)) / n if n else None,
+        "n_unattackable": unattackable,
+        "accuracy_under_attack_attackable": ((len(attacked) - len(success) - unattackable) / attackable
+                                             if attackable else None),
         "attack_success_rate": len(success) / len(attacked) if attacked else None,
         "mean_perturbed_pct": _mean([100.0 * r["words_changed"] / r["n_words"] for r in success if r["n_words"]]),
         "mean_queries": _mean([float(r["queries"]) for r in attacked]),

@@ -123,7 +123,13 @@ class Metrics(Section):
     n_attacked: int | None = doc("examples whose clean prediction was right (attacked)")
     n_success: int | None = doc("attacked examples whose prediction the attack flipped")
     clean_accuracy: float | None = doc("n_attacked / n_examples")
-    accuracy_under_attack: float | None = doc("(n_attacked − n_success) / n_examples (the paper's metric)")
+    accuracy_under_attack: float | None = doc("(n_attacked − n_success) / n_examples (the paper's metric; an "
+                                              "unattackable example counts as robust)")
+    n_unattackable: int | None = doc("examples classified right that the recipe could not attack (no admissible edit)",
+                                     optional=True)
+    accuracy_under_attack_attackable: float | None = doc(
+        "accuracy under attack over the examples the recipe could attack: (n_attacked − n_success − "
+        "n_unattackable) / (n_examples − n_unattackable)", optional=True)
     attack_success_rate: float | None = doc("n_success / n_attacked")
     mean_perturbed_pct: float | None = doc("mean % of words changed (``words_changed / n_words``), over "
                                              "successful attacks; above 100 when a recipe inserts more words "
@@ -249,12 +255,13 @@ class ExampleLine(Section):
                                            "original_probs", "final_pred", "final_probs", "n_words",
                                            "words_changed", "changes", "queries", "forwards", "seconds")
     what: ClassVar[str] = "example line"
-    STATUSES: ClassVar[tuple[str, ...]] = ("success", "failed", "skipped")
+    STATUSES: ClassVar[tuple[str, ...]] = ("success", "failed", "skipped", "unattackable")
 
     uid: str | None = doc("the example's id in its split", types=(str,))
     label: int | None = doc("gold label", types=(int,))
-    status: str | None = doc("``success`` (prediction flipped), ``failed``, or ``skipped`` (clean prediction wrong)",
-                             types=(str,))
+    status: str | None = doc("``success`` (prediction flipped), ``failed``, ``skipped`` (clean prediction wrong) or "
+                             "``unattackable`` (clean prediction right, but the recipe had no edit it may make, e.g. "
+                             "AddSent without an admissible distractor: not attacked)", types=(str,))
     original: Any = doc("the clean input: a text, or ``[text, text_pair]``", types=(str, list))
     adversarial: Any = doc("the attacked input, same shape", types=(str, list))
     original_pred: int | None = doc("clean prediction", types=(int,))

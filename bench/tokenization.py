@@ -32,12 +32,20 @@ from bench.errors import ConfigError
 _L = r"[^\W\d_]"  # a letter (any script)
 #: the English clitics NLTK's word tokenizer splits off ("he's" → "he" "'s"; "don't" → "do" "n't")
 _CLITIC = r"(?:[sSmMdD]|ll|LL|re|RE|ve|VE)"
+_WORD = rf"{_L}+(?:'(?!{_CLITIC}(?!{_L})){_L}+)*"  # letters with inner apostrophes that do not start a clitic
 #: a WordPiece model's words, as NLTK's word tokenizer (the paper code's) splits them, where that keeps every word an
-#: attack can substitute in one token: the part of a word before "n't"; "n't"; a clitic ("'s", "'re"); an apostrophe
-#: not preceded by a letter with the letters after it (a quoted "'the", which NLTK splits in two); letters with inner
-#: apostrophes that do not start a clitic ("o'clock"); runs of digits; any other non-space character on its own
+#: attack can substitute inside one token: the part of a word before "n't"; "n't"; a clitic ("'s", "'re"); an
+#: apostrophe not preceded by a letter with the letters after it (a quoted "'the", which NLTK splits in two); words
+#: and numbers joined by hyphens ("well-acted", "3.5-star"), a word with inner apostrophes that do not start a clitic
+#: ("o'clock"), a number with its decimals and a letter suffix ("1990s"); "...", "--" and the PTB quotes "``" and
+#: "''"; any other non-space character on its own
+_NUMBER = rf"[0-9]+(?:[.,][0-9]+)*{_L}*"  # "3.5", "1,000", "1990s"
 WORDPIECE_WORDS = (rf"{_L}+?(?=[nN]'[tT](?!{_L}))", rf"[nN]'[tT](?!{_L})", rf"'{_CLITIC}(?!{_L})",
-                   rf"(?<!{_L})'{_L}+", rf"{_L}+(?:'(?!{_CLITIC}(?!{_L})){_L}+)*", r"[0-9]+", r"\S")
+                   rf"(?<!{_L})'{_L}+", rf"(?:{_WORD}|{_NUMBER})(?:-(?:{_WORD}|{_NUMBER}))*",
+                   r"\.{2,}|-{2,}|``|''", r"\S")
+#: NLTK writes a double quote as "``" where it opens (at the start or after a space or an opening bracket), else "''"
+_OPENING = " \t\n([{<"
+
 #: a BPE model's words: GPT-2's pre-tokenisation, which the paper code's RoBERTa tokenizer applies (``self.pat``)
 BPE_WORDS = (r"'s|'t|'re|'ve|'m|'ll|'d", r" ?\p{L}+", r" ?\p{N}+", r" ?[^\s\p{L}\p{N}]+")
 
@@ -146,9 +154,16 @@ class WholeWordTokenizer:
     def encode_words(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """The ids of ``text``'s words and their character spans."""
         spans = self.word_spans(text)
-        ids = [self.word_id(text[s:e], s == 0 and self.add_prefix_space or s > 0 and text[s - 1].isspace())
+        ids = [self.word_id(self._form(text, s, e), s == 0 and self.add_prefix_space or s > 0 and text[s - 1].isspace())
                for s, e in spans]
         return ids, spans
+
+    def _form(self, text: str, start: int, end: int) -> str:
+        """The word at ``text[start:end]`` as the paper code's NLTK step writes it (a double quote as a PTB quote)."""
+        word = text[start:end]
+        if word == '"' and self.kind == "wordpiece":
+            return "``" if start == 0 or text[start - 1] in _OPENING else "''"
+        return word
 
     # ------------------------------------------------------------------ the Hugging Face calling convention
 

@@ -17,23 +17,64 @@ def test_a_constant_difference_has_a_degenerate_interval():
     b = b[:, np.random.default_rng(0).permutation(50)]
     d = paired_difference(a, a - 0.25)
     assert (d.delta, d.low, d.high, d.se) == (0.25, 0.25, 0.25, 0.0)
+    assert (d.seed_low, d.seed_high) == (0.25, 0.25) and d.resolved
     d = paired_difference(a, b)
     assert d.delta == pytest.approx(0.8) and d.low < 0.8 < d.high
 
 
-def test_the_bootstrap_equals_a_grid_materialising_implementation():
-    """The same resampling, written out directly: build the resampled (seed, example) grid with np.ix_."""
+def test_the_bootstrap_agrees_with_a_grid_materialising_implementation():
+    """An independent implementation of the same resampling: draw seed and example indices, build the resampled
+    (seed, example) grid with np.ix_ and average it. Ours draws per-pattern counts instead, so the two agree in
+    distribution, within Monte-Carlo error."""
     rng = np.random.default_rng(1)
     a, b = (rng.random((3, 40)) < p for p in (0.6, 0.5))
     a, b = a.astype(float), b.astype(float)
-    ours = paired_difference(a, b, n_boot=300, seed=7)
-    draws = np.random.default_rng(7)
-    seeds = draws.integers(0, 3, size=(300, 3))
-    examples = draws.integers(0, 40, size=(300, 40))
-    boot = np.array([(a - b)[np.ix_(seeds[k], examples[k])].mean() for k in range(300)])
-    assert ours.delta == pytest.approx((a - b).mean())
-    assert (ours.low, ours.high) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])))
-    assert ours.se == pytest.approx(boot.std(ddof=1))
+    ours = paired_difference(a, b, n_boot=20000, seed=7)
+    draws = np.random.default_rng(8)
+    seeds = draws.integers(0, 3, size=(20000, 3))
+    examples = draws.integers(0, 40, size=(20000, 40))
+    boot = np.array([(a - b)[np.ix_(seeds[k], examples[k])].mean() for k in range(20000)])
+    assert ours.delta == pytest.approx((a - b).mean()) and ours.n_boot == 20000
+    # each end's Monte-Carlo SE is about 0.002 here: 0.012 is more than four times that of the difference
+    assert ours.low == pytest.approx(np.percentile(boot, 2.5), abs=0.012)
+    assert ours.high == pytest.approx(np.percentile(boot, 97.5), abs=0.012)
+    assert ours.se == pytest.approx(boot.std(ddof=1), rel=0.03)
+
+
+def test_the_seed_interval_is_the_t_interval_of_the_per_seed_differences():
+    rng = np.random.default_rng(4)
+    a = (rng.random((3, 200)) < 0.5).astype(float)
+    b = (rng.random((3, 200)) < 0.45).astype(float)
+    d = paired_difference(a, b)
+    per_seed = [(a[s] - b[s]).sum() / 200 for s in range(3)]  # written out per seed
+    mean = sum(per_seed) / 3
+    sd = (sum((x - mean) ** 2 for x in per_seed) / 2) ** 0.5
+    t_975_df2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom (statistical tables)
+    assert d.seed_low == pytest.approx(mean - t_975_df2 * sd / 3 ** 0.5)
+    assert d.seed_high == pytest.approx(mean + t_975_df2 * sd / 3 ** 0.5)
+    one = paired_difference(a[:1], b[:1])
+    assert one.seed_low is None and one.seed_high is None and not one.resolved
+
+
+def test_the_interval_ends_are_stable_to_a_tenth_of_a_point():
+    """Different random draws give ends within 0.1 point: enough resamples for a noisy 100-example design."""
+    rng = np.random.default_rng(5)
+    a = (rng.random((3, 100)) < 0.4).astype(float)
+    b = (rng.random((3, 100)) < 0.3).astype(float)
+    runs = [paired_difference(a, b, seed=s) for s in range(4)]
+    assert max(r.n_boot for r in runs) > 10_000  # the design needed more than the first batch
+    for end in ("low", "high"):
+        values = [100 * getattr(r, end) for r in runs]
+        assert max(values) - min(values) <= 0.1, values
+
+
+def test_resolved_needs_both_intervals_to_exclude_zero():
+    from bench.report.paired import PairedDifference
+
+    both = PairedDifference(0.02, 0.005, 0.035, 0.007, 3, 500, 0.001, 0.039)
+    boot_only = PairedDifference(0.02, 0.005, 0.035, 0.007, 3, 500, -0.01, 0.05)
+    below = PairedDifference(-0.02, -0.035, -0.005, 0.007, 3, 500, -0.04, -0.001)
+    assert both.resolved and not boot_only.resolved and below.resolved
 
 
 def test_with_one_seed_the_se_is_the_analytic_one():
@@ -176,29 +217,57 @@ def test_a_broken_examples_file_is_named_and_left_out(how, expected, tmp_path):
     assert (out.parent / "examples").is_dir() and any((out.parent / "examples").iterdir())
 
 
-def test_paired_cells_show_their_interval_in_every_format():
-    """LaTeX, HTML and CSV show Δ with its 95 % interval and MDE (as Markdown does), never "Δ ± SE"; a cell is
-    bold exactly when its interval excludes 0."""
+def _three_seed_frame(tmp_path) -> pd.DataFrame:
+    """Two methods × three seeds × two attacks on 60 examples: A far ahead under one attack, level under the other."""
+    rng = np.random.default_rng(9)
+    rows = []
+    for attack, gain in (("pwws", 0.45), ("genetic", 0.0)):
+        for method, p in (("rift", 0.3 + gain), ("adv-base", 0.3)):
+            for seed in range(3):
+                statuses = ["failed" if x < p else "success" for x in rng.random(60)]
+                path = _examples(tmp_path / f"{attack}-{method}-{seed}.jsonl", statuses)
+                rows.append({"dataset": "sst2", "scale_label": "small", "model": "minilm-l6", "method": method,
+                             "method_label": method, "attack_label": attack, "seed": seed, "examples_path": path,
+                             "accuracy_under_attack": statuses.count("failed") / 60})
+    return pd.DataFrame(rows)
+
+
+def test_paired_cells_show_their_intervals_in_every_format(tmp_path):
+    """LaTeX, HTML and CSV show Δ with its bootstrap and seed intervals and MDE (as Markdown does), never
+    "Δ ± SE"; a cell is bold exactly when both intervals exclude 0."""
     import csv
     import io
-    from pathlib import Path
 
-    from bench.report.build import build_report
     from bench.report.render import to_csv, to_html, to_latex
 
-    report = build_report(Path(__file__).resolve().parents[1] / "results" / "reference" / "records")
-    (table,) = paired_tables(report.frame)
+    (table,) = paired_tables(_three_seed_frame(tmp_path))
     cells = [c for _, row in table.blocks[0].rows for c in row if c.is_stat]
-    assert cells and all(c.bold == (c.interval[0] > 0 or c.interval[1] < 0) for c in cells)
-    assert {c.bold for c in cells} == {True, False}, "the reference should hold both kinds of cell"
+    assert cells and all(c.bold == ((c.interval[0] > 0 and c.seed_interval[0] > 0) or
+                                    (c.interval[1] < 0 and c.seed_interval[1] < 0)) for c in cells)
+    assert {c.bold for c in cells} == {True, False}, "the frame should hold both kinds of cell"
     latex, page = to_latex(table), to_html(table)
     assert r"\pm" not in latex and "±" not in page
     rows = [r for r in csv.DictReader(io.StringIO(to_csv([table]))) if r["mean"]]
     assert len(rows) == len(cells)
     for cell, row in zip(cells, rows):
-        low, high = cell.interval
-        assert f"[{low:+.1f}, {high:+.1f}]" in cell.text and f"MDE {cell.mde:.1f}" in cell.text
-        assert rf"$[{low:+.1f}, {high:+.1f}]$, MDE ${cell.mde:.1f}$" in latex
+        (low, high), (s_low, s_high) = cell.interval, cell.seed_interval
+        assert f"[{low:+.1f}, {high:+.1f}] seeds [{s_low:+.1f}, {s_high:+.1f}] (MDE {cell.mde:.1f})" in cell.text
+        assert rf"$[{low:+.1f}, {high:+.1f}]$, seeds $[{s_low:+.1f}, {s_high:+.1f}]$, MDE ${cell.mde:.1f}$" in latex
         assert cell.text in page
-        assert (float(row["low"]), float(row["high"]), float(row["mde"])) == pytest.approx((low, high, cell.mde), abs=1e-4)
+        assert (float(row["low"]), float(row["high"]), float(row["mde"]), float(row["seed_low"]),
+                float(row["seed_high"])) == pytest.approx((low, high, cell.mde, s_low, s_high), abs=1e-4)
         assert row["std"] == "" and int(row["bold"]) == cell.bold
+
+
+def test_one_seed_cells_are_never_marked_resolved():
+    """The committed reference has one seed: no seed interval, nothing bold, and the note says why."""
+    from pathlib import Path
+
+    from bench.report.build import build_report
+
+    report = build_report(Path(__file__).resolve().parents[1] / "results" / "reference" / "records")
+    (table,) = paired_tables(report.frame)
+    cells = [c for _, row in table.blocks[0].rows for c in row if c.is_stat]
+    assert cells and not any(c.bold or c.seed_interval for c in cells)
+    assert any(c.interval[0] > 0 or c.interval[1] < 0 for c in cells)  # the bootstrap alone would have bolded one
+    assert "no difference is marked resolved" in table.notes[0]

@@ -77,6 +77,20 @@ def test_punctuation_and_case_follow_the_paper_code_on_nltk_tokenised_text(bert,
     assert [raw[s:e] for s, e in spans[1:-1]] == ["The", "FILM", ",", "too", ",", "was", "GREAT", "!"]
 
 
+@pytest.mark.parametrize("raw", [
+    "Don't worry, he's fine; they're sure it isn't over.",
+    'She said "fine" -- and left...',
+    "a well-acted , 3.5-star 1990s film , o'clock",
+    "it 's a `` good '' film that does n't wow",
+    "Two men in t-shirts play rock'n'roll at 9 pm.",
+])
+def test_words_are_nltks_words(bert, whole, raw):
+    """The paper code's words come from NLTK's word tokenizer: the same ids as NLTK's tokens looked up whole."""
+    from nltk.tokenize import NLTKWordTokenizer
+
+    assert whole(raw)["input_ids"] == official_bert_ids(bert, " ".join(NLTKWordTokenizer().tokenize(raw)))
+
+
 def test_pairs_special_tokens_and_truncation(bert, whole):
     premise, hypothesis = "a man sleeps .", "a dog runs quickly away ."
     assert whole(premise, hypothesis)["input_ids"] == official_bert_ids(bert, premise, hypothesis)

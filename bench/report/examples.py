@@ -21,8 +21,9 @@ from bench.store import read_example_lines
 # The attacks' word definition (bench/text.py: runs of ASCII letters with inner apostrophes); a change's
 # "index" counts these words in the attacked field.
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
-STATUS_ORDER = {"success": 0, "failed": 1, "skipped": 2}
+STATUS_ORDER = {"success": 0, "failed": 1, "unattackable": 2, "skipped": 3}
 STATUS_HELP = {"success": "the attack flipped the prediction", "failed": "the prediction held",
+               "unattackable": "the recipe had no edit it may make (not attacked)",
                "skipped": "misclassified before the attack (not attacked)"}
 
 

@@ -10,18 +10,19 @@ import pandas as pd
 from bench.config import with_implicit
 from bench.report.labels import split_cell_overrides, with_variant
 from bench.record import CellRecord, Training
-from bench.metrics import median_clean_margin
+from bench.metrics import attack_metrics, median_clean_margin
 from bench.store import checked_examples, examples_path, load_records_with_paths
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
-           "seconds_per_example", "mean_similarity"]
+           "seconds_per_example", "mean_similarity", "accuracy_under_attack_attackable"]
 COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples", *METRICS,
            "median_clean_margin",  # from the examples file (bench.metrics.median_clean_margin), not the record
+           "unattackable_share",  # examples the recipe could not attack / examples tested
            "rel_weight_distance", "cell_id",
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides
            "scale_label", "method_label", "attack_label", "method_overrides", "attack_overrides",
            "n_train", "n_test", "train_pool_size", "epochs", "lr", "batch_size", "hparams", "train_key", "selected_dev_accuracy",
-           "selected_epoch",
+           "selected_epoch", "selection_metric",
            # the resolved configuration, for `--compare paper`'s list of differences
            "scale_settings", "attack_settings", "max_length",
            # the mean loss terms of the selected epoch (training.epoch_log) and the terms the settings switched off
@@ -50,6 +51,8 @@ def _row(record: CellRecord, path: Path) -> dict:
         "dataset": cell.dataset, "model": cell.model, "method": cell.method, "attack": cell.attack,
         "seed": cell.seed, "scale": cell.scale, "train_split": data.train_split,
         "n_examples": m.n_examples, **{k: getattr(m, k) for k in METRICS}, "median_clean_margin": None,
+        "unattackable_share": (m.n_unattackable / m.n_examples if m.n_unattackable is not None and m.n_examples
+                               else None),
         "rel_weight_distance": training.selected_rel_weight_distance, "cell_id": record.cell_id,
         # n_test is an evaluation size, not a training setting: cells of one model attacked on different numbers
         # of examples share a table (see separate_test_sizes)
@@ -62,7 +65,7 @@ def _row(record: CellRecord, path: Path) -> dict:
         "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
         "batch_size": scale_settings.get("batch_size"), "hparams": training.resolved_hparams or config.hparams,
         "train_key": training.train_key, "selected_dev_accuracy": training.selected_dev_accuracy,
-        "selected_epoch": training.selected_epoch,
+        "selected_epoch": training.selected_epoch, "selection_metric": training.selection_metric,
         "scale_settings": scale_settings, "attack_settings": resolved["attack_settings"],
         "max_length": config.max_length,
         "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.inactive_terms or []),
@@ -97,6 +100,10 @@ def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
         examples = examples_path(path)
         lines, problem = checked_examples(record, examples)
         if not problem:
+            if record.metrics.n_unattackable is None:  # a record from before the metric: from its examples
+                counts = attack_metrics(lines)
+                row["accuracy_under_attack_attackable"] = counts["accuracy_under_attack_attackable"]
+                row["unattackable_share"] = counts["n_unattackable"] / counts["n_examples"] if lines else None
             try:
                 row["median_clean_margin"] = median_clean_margin(lines)
             except (IndexError, TypeError, ValueError) as exc:

@@ -147,6 +147,10 @@ def differences(ours: pd.DataFrame, dataset: str, model: str, paper_model: str, 
     if splits != [data.get("train_split", "train")]:
         lines.append(f"Training split: ours '{', '.join(splits)}', paper '{data.get('train_split', 'train')}' "
                      "(each record's data.notes says why).")
+    if setting.get("model_selection"):
+        metrics = sorted(set(ours["selection_metric"].dropna())) if "selection_metric" in ours else []
+        lines.append(f"Model selection: ours one epoch per model by {', '.join(metrics) or 'its dev score'} on the dev "
+                     f"split, before any attack; paper {setting['model_selection']}.")
     protocol = setting.get("protocol")
     if protocol:
         found: dict[str, tuple[list[object], object]] = {}

@@ -47,7 +47,9 @@ def _latex_cell(cell: Cell) -> str:
         d, (low, high) = cell.digits, cell.interval
         number = rf"\mathbf{{{_signed(cell.mean, d)}}}" if cell.bold else _signed(cell.mean, d)
         mde = rf", MDE ${cell.mde:.{d}f}$" if cell.mde is not None else ""
-        return rf"${number}$\,{{\scriptsize$[{_signed(low, d)}, {_signed(high, d)}]${mde}}}"
+        seeds = (rf", seeds $[{_signed(cell.seed_interval[0], d)}, {_signed(cell.seed_interval[1], d)}]$"
+                 if cell.seed_interval is not None else "")
+        return rf"${number}$\,{{\scriptsize$[{_signed(low, d)}, {_signed(high, d)}]${seeds}{mde}}}"
     if not cell.is_stat:
         body = latex_escape(cell.text) if cell.text != MISSING else "---"
         if re.fullmatch(r"[+-]\d+(\.\d+)?", cell.text):  # a signed difference: a real minus sign
@@ -127,7 +129,8 @@ def to_markdown(table: Table) -> str:
 
 # ---------------------------------------------------------------- CSV
 
-CSV_FIELDS = ["table", "title", "block", "row", "column", "text", "mean", "std", "n", "bold", "low", "high", "mde"]
+CSV_FIELDS = ["table", "title", "block", "row", "column", "text", "mean", "std", "n", "bold", "low", "high", "mde",
+              "seed_low", "seed_high"]
 
 
 def _g(value: float | None) -> str:
@@ -149,7 +152,9 @@ def to_csv(tables: list[Table]) -> str:
                                      "mean": _g(cell.mean), "std": _g(cell.std),
                                      "n": "" if cell.n is None else cell.n, "bold": int(cell.bold),
                                      "low": _g(cell.interval[0]) if cell.interval else "",
-                                     "high": _g(cell.interval[1]) if cell.interval else "", "mde": _g(cell.mde)})
+                                     "high": _g(cell.interval[1]) if cell.interval else "", "mde": _g(cell.mde),
+                                     "seed_low": _g(cell.seed_interval[0]) if cell.seed_interval else "",
+                                     "seed_high": _g(cell.seed_interval[1]) if cell.seed_interval else ""})
     return buffer.getvalue()
 
 

@@ -23,6 +23,8 @@ class Cell:
     #: shown instead of ± std
     interval: tuple[float, float] | None = None
     mde: float | None = None
+    #: a second interval of the same estimate (paired differences: the t interval over seeds)
+    seed_interval: tuple[float, float] | None = None
 
     @property
     def is_stat(self) -> bool:

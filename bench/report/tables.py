@@ -155,10 +155,14 @@ def ablation_table(frame: pd.DataFrame) -> Table | None:
 
 
 SECONDARY = [("attack_success_rate", "Attack success (%)", 100.0, 1), ("mean_perturbed_pct", "Words perturbed (%)", 1.0, 1),
+             ("unattackable_share", "Unattackable (%)", 100.0, 1),
+             ("accuracy_under_attack_attackable", "Acc. under attack, attackable (%)", 100.0, 1),
              ("median_clean_margin", "Clean margin", 1.0, 2),
              ("mean_queries", "Queries", 1.0, 0), ("seconds_per_example", "Seconds / example", 1.0, 2),
              ("mean_similarity", "USE similarity", 1.0, 3)]
 OPTIONAL_SECONDARY = ("median_clean_margin", "mean_similarity")  # shown only where some cell has a value
+#: shown only where some cell has examples its recipe could not attack
+ATTACKABILITY = ("unattackable_share", "accuracy_under_attack_attackable")
 
 
 def secondary_tables(frame: pd.DataFrame) -> list[Table]:
@@ -168,7 +172,9 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
     for (dataset, scale), group in _groups(frame):
         attacks = _ordered(group, "attack_label", "attack", ATTACK_NAMES)
         rows = _method_rows(group)
-        columns = [c for c in SECONDARY if c[0] not in OPTIONAL_SECONDARY or group[c[0]].notna().any()]
+        some_unattackable = bool((group["unattackable_share"].fillna(0) > 0).any())
+        columns = [c for c in SECONDARY if (c[0] not in OPTIONAL_SECONDARY or group[c[0]].notna().any())
+                   and (c[0] not in ATTACKABILITY or some_unattackable)]
         shown = {c[0] for c in columns}
         blocks = []
         for model in sort_names(group["model"], MODEL_NAMES):
@@ -188,6 +194,9 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
             columns=[name for _, name, _, _ in columns], blocks=blocks, row_header="Method · attack",
             notes=["Mean ± sample std over training seeds (n). Attack success: flipped / correctly classified; "
                    "words perturbed: over successful attacks; "
+                   + ("unattackable: examples classified right for which the recipe had no edit it may make (e.g. "
+                      "AddSent without an admissible distractor), which the accuracy under attack counts as robust; "
+                      "acc. under attack, attackable: the same accuracy without them; " if some_unattackable else "")
                    + ("clean margin: p(gold) − the largest other class probability on the clean text, median over "
                       "the attacked examples (a model with small margins is flipped by small changes); "
                       if "median_clean_margin" in shown else "")
