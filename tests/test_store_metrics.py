@@ -70,6 +70,28 @@ def test_attack_metrics_by_hand():
     assert m["mean_queries"] == pytest.approx(20)
 
 
+def test_unattackable_examples_count_as_robust_and_apart():
+    """An example the recipe could not attack counts as robust in the paper's metric; the accuracy over attackable
+    examples leaves it out. A file from before the status names it by AddSent's reason."""
+    legacy = {**_row("failed"), "reason": "no admissible distractor"}
+    rows = [_row("skipped"), _row("success", 1), _row("failed", 2), _row("unattackable"), legacy]
+    m = attack_metrics(rows)
+    assert m["n_attacked"] == 4 and m["n_success"] == 1 and m["n_unattackable"] == 2
+    assert m["accuracy_under_attack"] == pytest.approx(3 / 5)  # failed + two unattackable, of five
+    assert m["accuracy_under_attack_attackable"] == pytest.approx(1 / 3)  # the failed one, of skipped/success/failed
+    assert attack_metrics([_row("unattackable")])["accuracy_under_attack_attackable"] is None
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    """Records are readable by the other users of a shared results folder, as a plainly created file would be."""
+    import stat
+
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    atomic_write_text(tmp_path / "record.json", "{}")
+    assert stat.S_IMODE((tmp_path / "record.json").stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
 def test_attack_metrics_undefined_values_are_none():
     m = attack_metrics([_row("skipped")])
     assert m["attack_success_rate"] is None and m["mean_perturbed_pct"] is None and m["accuracy_under_attack"] == 0

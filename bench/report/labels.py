@@ -42,6 +42,12 @@ def display(name: str, names: dict[str, str]) -> str:
     return names.get(name, name)
 
 
+def attack_display(attack_label: str) -> str:
+    """An attack label (``pwws (substitutions=hull)``) with the attack's display name."""
+    name, _, rest = attack_label.partition(" (")
+    return display(name, ATTACK_NAMES) + (f" ({rest}" if rest else "")
+
+
 def order_key(name: str, names: dict[str, str]) -> tuple[int, str]:
     """Known names in the paper's order first, then the rest alphabetically."""
     known = list(names)

@@ -195,7 +195,8 @@ def _cell(d: PairedDifference):
 def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIRS, n_boot: int | None = None) -> list:
     """Per (dataset, scale): a block per model, a row per method pair present, a column per attack; each cell
     Δ accuracy under attack in points with its 95 % bootstrap interval and MDE. Sweep variants are left out."""
-    from bench.report.labels import ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key, sort_names
+    from bench.report.labels import (ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, attack_display, display,
+                                     order_key, sort_names)
     from bench.report.table import Block, Cell, Table
     from bench.store import safe_name
 
@@ -231,7 +232,7 @@ def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIR
             key=f"paired-{safe_name(dataset)}-{safe_name(scale)}",
             title=(f"Paired differences in accuracy under attack (points) on {display(dataset, DATASET_NAMES)}, "
                    f"scale {scale}"),
-            columns=[display(a, ATTACK_NAMES) for a in attacks], blocks=blocks, row_header="A − B",
+            columns=[attack_display(a) for a in attacks], blocks=blocks, row_header="A − B",
             notes=["Δ = accuracy under attack of A minus B over the same attacked test examples and the seeds both "
                    "have. [95 % interval] from a two-way bootstrap over seeds and examples (resamples drawn until "
                    "each end's Monte-Carlo error is at most 0.025 points); seeds [95 % interval]: a t interval over "

@@ -13,8 +13,8 @@ from typing import Iterable
 import pandas as pd
 
 from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, BEYOND_MARK, BEYOND_PAPER_ATTACKS,
-                                 BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key,
-                                 overrides_label, sort_names)
+                                 BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, attack_display, display,
+                                 order_key, overrides_label, sort_names)
 from bench.report.table import Block, Cell, Table, bold_best, stat
 from bench.store import safe_name
 
@@ -23,11 +23,6 @@ def method_display(method: str, overrides: Iterable[tuple[str, object]] = ()) ->
     label = overrides_label(overrides, symbols=True)
     base = display(method, METHOD_NAMES)
     return f"{base} ({label})" if label else base
-
-
-def attack_display(attack_label: str) -> str:
-    name, _, rest = attack_label.partition(" (")
-    return display(name, ATTACK_NAMES) + (f" ({rest}" if rest else "")
 
 
 def _ordered(frame: pd.DataFrame, label: str, base: str, names: dict[str, str]) -> list[str]:
