@@ -54,6 +54,9 @@ SEARCHES = ("greedy", "upfront")
 class PWWSWordNetSettings:
     search: str = "greedy"  # greedy: TextAttack's PWWSRen2019 search | upfront: Ren et al.'s Algorithm 1
     skip_stopwords: bool = True
+    #: "letters": all-letter lemmas only (ours); "textattack": TextAttack's one-word lemmas, hyphenated ones included
+    #: ("trigger-happy"); :data:`attacks.wordnet.LEMMAS`
+    lemmas: str = "letters"
     query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
@@ -62,6 +65,10 @@ class PWWSWordNetSettings:
 
         if self.search not in SEARCHES:
             raise ConfigError(f"attack.search must be one of {', '.join(SEARCHES)} (got {self.search!r})")
+        from attacks.wordnet import LEMMAS
+
+        if self.lemmas not in LEMMAS:
+            raise ConfigError(f"attack.lemmas must be one of {', '.join(LEMMAS)} (got {self.lemmas!r})")
         if self.query_budget < 0 or self.time_limit_s < 0:
             raise ConfigError("attack.query_budget and attack.time_limit_s must be ≥ 0 (0 = unlimited)")
 
@@ -142,5 +149,5 @@ class PWWSWordNet(PWWSSearch):
         if synonyms is None:
             from attacks.wordnet import wordnet_synonyms
 
-            synonyms = wordnet_synonyms(assets, settings.skip_stopwords)
+            synonyms = wordnet_synonyms(assets, settings.skip_stopwords, settings.lemmas)
         self.synonyms = synonyms

@@ -8,6 +8,7 @@ and if NLTK still refuses, the corpus is copied to a private temporary folder an
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from functools import lru_cache
@@ -56,14 +57,30 @@ def stopwords(assets: AssetConfig) -> frozenset[str]:
     return frozenset(w.lower() for w in words)
 
 
+#: which lemma names count as one word: "letters", all letters (ours: "trigger-happy" and "baby-sit" are left out);
+#: "textattack", TextAttack's ``WordSwapWordNet`` test (no "_", and one word of its ``words_from_text``: letters,
+#: digits, apostrophes and inner hyphens)
+LEMMAS = ("letters", "textattack")
+_TEXTATTACK_WORD = re.compile(r"[\w'\-*@]+")
+
+
+def one_word(name: str, lemmas: str) -> bool:
+    """Whether the WordNet lemma ``name`` is a substitute under the ``lemmas`` rule."""
+    if lemmas == "letters":
+        return name.isalpha()
+    return "_" not in name and _TEXTATTACK_WORD.fullmatch(name.lstrip("'-*@")) is not None
+
+
 class WordNetSynonyms:
     """Ren et al. 2019 / TextAttack's ``WordSwapWordNet``: the single-word lemma names of every synset of the word
-    (any part of speech; WordNet's morphology maps inflections to their lemma), the word itself excluded.
-    Stop-words get no synonyms (TextAttack's ``StopwordModification``). Order: synset order, then lemma order."""
+    (any part of speech; WordNet's morphology maps inflections to their lemma), the word itself excluded; which
+    names are single words: :data:`LEMMAS`. Stop-words get no synonyms (TextAttack's ``StopwordModification``).
+    Order: synset order, then lemma order."""
 
-    def __init__(self, reader, stop: frozenset[str] = frozenset()) -> None:
+    def __init__(self, reader, stop: frozenset[str] = frozenset(), lemmas: str = "letters") -> None:
         self.reader = reader
         self.stop = stop
+        self.lemmas = lemmas
         self._cache: dict[str, list[str]] = {}
 
     def __call__(self, word: str) -> list[str]:
@@ -74,12 +91,12 @@ class WordNetSynonyms:
                 for synset in self.reader.synsets(key):
                     for name in synset.lemma_names():
                         name = name.lower()
-                        if name != key and name.isalpha() and name not in out:
+                        if name != key and one_word(name, self.lemmas) and name not in out:
                             out.append(name)
             self._cache[key] = out
         return self._cache[key]
 
 
-@lru_cache(maxsize=2)
-def wordnet_synonyms(assets: AssetConfig, skip_stopwords: bool = True) -> WordNetSynonyms:
-    return WordNetSynonyms(wordnet_reader(assets), stopwords(assets) if skip_stopwords else frozenset())
+@lru_cache(maxsize=4)
+def wordnet_synonyms(assets: AssetConfig, skip_stopwords: bool = True, lemmas: str = "letters") -> WordNetSynonyms:
+    return WordNetSynonyms(wordnet_reader(assets), stopwords(assets) if skip_stopwords else frozenset(), lemmas)

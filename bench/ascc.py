@@ -357,7 +357,8 @@ def robust_accuracy(victim, examples: Sequence[Example], aligner: Aligner, confi
     correct = 0
     for start in range(0, len(examples), victim.batch_size):
         chunk = examples[start:start + victim.batch_size]
-        props, alignment = proposals(victim.model, aligner, chunk, config, generator)
+        with victim.autocast():
+            props, alignment = proposals(victim.model, aligner, chunk, config, generator)
         for b, ex in enumerate(chunk):
             p0 = clean[start + b]
             if int(p0.argmax()) != ex.label:

@@ -20,11 +20,13 @@ carry it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from bench.errors import AssetError
 
@@ -215,6 +217,19 @@ def _package_folder(package: str) -> Path | None:
     return Path(spec.origin).parent
 
 
+@contextlib.contextmanager
+def _progress_on_terminal_only() -> Iterator[None]:
+    """tqdm bars off (``TQDM_DISABLE``) unless stderr is a terminal, for code that makes its own bars."""
+    if sys.stderr.isatty() or "TQDM_DISABLE" in os.environ:
+        yield
+        return
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("TQDM_DISABLE", None)
+
+
 def _gguf_copy(spec: LMSpec) -> Path | None:
     """A safetensors copy of the package's GGUF weights under the suite cache (converted once, ~17 s)."""
     assert spec.package and spec.gguf_file
@@ -229,8 +244,9 @@ def _gguf_copy(spec: LMSpec) -> Path | None:
     from transformers import AutoModelForCausalLM, AutoTokenizer  # needs the `gguf` and `accelerate` packages
 
     tmp = dest.with_name(dest.name + f".part{os.getpid()}")
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=spec.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=spec.gguf_file)
+    with _progress_on_terminal_only():  # the conversion's tqdm bar would fill log files and pipes
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=spec.gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=spec.gguf_file)
     # The weights are de-quantised to float32 on load: save them as a plain model, not a "gguf-quantised" one.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -88,12 +88,18 @@ def check_out_file(option: str, path: Path) -> None:
 
 
 def check_run_inputs(cells: list, options, executor: str = "local", ray_address: str | None = None) -> None:
-    """Everything about a ``bench run`` of resolved ``cells`` that can be checked before work starts: the device,
-    the Ray address, the results and cache folders (writable when some cell has no record yet), the data files'
+    """Everything about a ``bench run`` of resolved ``cells`` that can be checked before work starts: the device and
+    the precision it must run (:mod:`bench.precision`), the Ray address, the results and cache folders (writable when some cell has no record yet), the data files'
     presence."""
     from bench.store import record_path
 
     check_device(options.device)
+    from bench.precision import check_precision
+    from bench.victim import pick_device
+
+    device = pick_device(options.device)
+    for precision in dict.fromkeys(rc.scale.precision for rc in cells):
+        check_precision(precision, device)
     if executor == "ray":
         check_ray_address(ray_address)
     check_folder("--results", options.results_dir)

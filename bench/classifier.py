@@ -50,7 +50,8 @@ class Classifier(nn.Module):
             kwargs["token_type_ids"] = token_type_ids
         out = self.encoder(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
         features = self.pool(out, attention_mask)
-        return ClassifierOutput(self.head(features), features)
+        # fp32 logits and features whatever the autocast precision (bench.precision): losses are computed in fp32
+        return ClassifierOutput(self.head(features).float(), features.float())
 
     def pool(self, out, attention_mask: torch.Tensor | None) -> torch.Tensor:
         if self.pooling == "pooler":

@@ -52,6 +52,9 @@ class Scale:
     #: how text becomes model input (:mod:`bench.tokenization`): "subword", the model's own tokenizer, or
     #: "whole-word", the paper code's one token per word (unknown words → the unknown token)
     tokenizer: str = "subword"
+    #: floating point of the forward passes (:mod:`bench.precision`): "fp32", or autocast to "bf16" / "fp16"
+    #: (fp16: GPU only, with loss scaling); weights, optimizer state and losses stay fp32
+    precision: str = "fp32"
 
 
 # Token limits per dataset for each scale (the paper's code: IMDB 300, SNLI 80).
@@ -77,8 +80,9 @@ EVAL_ONLY_FIELDS = ("n_test", "eval_batch_size")
 #: records keep their ids and their models; a record still writes every setting it ran with, and an earlier
 #: record that lacks one reads as having the implicit value (:func:`with_implicit`).
 LATER_SETTINGS: dict[tuple[str, str | None], dict[str, Any]] = {
-    ("scale_settings", None): {"tokenizer": "subword"},
+    ("scale_settings", None): {"tokenizer": "subword", "precision": "fp32"},
     ("attack_settings", "pwws"): {"substitutions": "all"},
+    ("attack_settings", "pwws-wordnet"): {"lemmas": "letters"},
 }
 
 #: the section of a resolved configuration whose owner names a method or an attack
@@ -130,6 +134,7 @@ def training_settings(scale: Scale | dict[str, Any]) -> dict[str, Any]:
 
 LR_SCHEDULES = ("linear", "constant", "epoch-warmup-constant")
 TOKENIZERS = ("subword", "whole-word")  # bench.tokenization
+PRECISIONS = ("fp32", "bf16", "fp16")  # bench.precision
 WEIGHT_DECAY_SCOPES = ("all", "heads")
 
 SCALES: dict[str, Scale] = {
@@ -265,6 +270,7 @@ def validate_scale(scale: Scale) -> None:
         (0 <= scale.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         (scale.eval_batch_size > 0, "eval_batch_size must be positive"),
         (scale.tokenizer in TOKENIZERS, f"tokenizer must be one of {', '.join(TOKENIZERS)}"),
+        (scale.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
         (scale.log_every > 0, "log_every must be positive"),
     ]
     for ok, message in checks:

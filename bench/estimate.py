@@ -4,9 +4,12 @@ A cell left to run costs its model's training, once per model (cells that differ
 :func:`bench.grid.train_group_of`), nothing when a finished cell already trained that model (it is in the model
 cache, on the machine that ran it), plus its attack. Training costs the median ``training.train_seconds`` of the
 finished models of the same kind (same configuration but the seed); an attack costs its test size × the median
-seconds per example of finished cells of the same dataset, model, method and attack (else of any method). A cell
-with no finished cell like it is counted as not estimated, never guessed. The times are those of the machine and
-threads the finished cells ran on.
+seconds per example of finished cells of the same dataset, model, method and attack (else of any method). Where
+nothing that close has finished (a new grid after its first cell), a cell is estimated from less similar ones and
+counted as ``rough``: its attack at the median seconds per example of any attack on the same dataset and model,
+its training at the median of any finished model of the same dataset, model and method, else of any method. A cell
+with no finished cell of its dataset and model is counted as not estimated, never guessed. The times are those of
+the machine and threads the finished cells ran on.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Estimate:
     cells: int = 0  # cells estimated
     unknown: int = 0  # cells with no finished cell like them
     basis: int = 0  # finished records the estimate comes from
+    rough: int = 0  # cells estimated from less similar finished cells (another attack or method)
 
     def line(self, format_duration) -> str:
         """One line for people, e.g. "about 5.8h for 110 cells (20 models to train), from 65 finished cells"."""
@@ -38,14 +42,33 @@ class Estimate:
             return "nothing left to run"
         text = (f"about {format_duration(self.seconds)} for {self.cells} cell(s) ({self.models} model(s) to train), "
                 f"from the wall times of the {self.basis} finished cell(s)") if self.cells else "no estimate"
+        if self.rough:
+            text += f"; {self.rough} of them from less similar cells (another attack or method)"
         if self.unknown:
             text += f"; {self.unknown} cell(s) have no finished cell like them and are not counted"
         return text
 
 
-def _attack_key(config: dict, any_method: bool) -> tuple:
-    return (config["dataset"], config["model"], config["attack"], train_group_of(config, with_seed=False)
-            if not any_method else "*")
+def _attack_keys(config: dict) -> list[tuple]:
+    """From the closest to the roughest: same attack and kind of model, same attack, any attack (same data and
+    model)."""
+    base = (config["dataset"], config["model"])
+    return [(*base, config["attack"], train_group_of(config, with_seed=False)), (*base, config["attack"], "*"),
+            (*base, "*", "*")]
+
+
+def _train_keys(config: dict) -> list[tuple]:
+    """From the closest to the roughest: the same kind of model, the same method, any method (same data, model)."""
+    return [(train_group_of(config, with_seed=False),), (config["dataset"], config["model"], config["method"]),
+            (config["dataset"], config["model"])]
+
+
+def _lookup(table: dict[tuple, list[float]], keys: list[tuple]) -> tuple[float | None, bool]:
+    """The median at the first key with times, and whether that was a rough (not the closest) key."""
+    for rank, key in enumerate(keys):
+        if table.get(key):
+            return median(table[key]), rank > 0
+    return None, False
 
 
 def estimate(pending: Iterable[ResolvedCell], finished: Iterable[CellRecord]) -> Estimate:
@@ -66,31 +89,32 @@ def estimate(pending: Iterable[ResolvedCell], finished: Iterable[CellRecord]) ->
         seconds = record.training.train_seconds  # of the run that trained the model, also in cells that loaded it
         if group not in seen_models and isinstance(seconds, (int, float)):
             seen_models.add(group)
-            train_times[train_group_of(config, with_seed=False)].append(float(seconds))
+            for key in _train_keys(config):
+                train_times[key].append(float(seconds))
         if isinstance(record.metrics.seconds_per_example, (int, float)):
-            for any_method in (False, True):
-                per_example[_attack_key(config, any_method)].append(record.metrics.seconds_per_example)
+            for key in _attack_keys(config):
+                per_example[key].append(record.metrics.seconds_per_example)
     result = Estimate(basis=basis)
     to_train: set[str] = set()
     for cell in pending:
         config = cell.config
         group = cell.train_group
         n_test = config["scale_settings"].get("n_test") or 0
-        attack = per_example.get(_attack_key(config, False)) or per_example.get(_attack_key(config, True))
-        training = 0.0
-        if group not in trained and group not in to_train:
-            times = train_times.get(train_group_of(config, with_seed=False))
-            if not times:
-                result.unknown += 1
-                continue
-            training = median(times)
-        if not attack:
+        attack, rough = _lookup(per_example, _attack_keys(config))
+        if attack is None:
             result.unknown += 1
             continue
-        if training:
+        training = 0.0
+        if group not in trained and group not in to_train:
+            times, rough_training = _lookup(train_times, _train_keys(config))
+            if times is None:
+                result.unknown += 1
+                continue
+            training, rough = times, rough or rough_training
             to_train.add(group)
-        result.seconds += training + n_test * median(attack)
+        result.seconds += training + n_test * attack
         result.cells += 1
+        result.rough += rough
     result.models = len(to_train)
     return result
 

@@ -160,6 +160,8 @@ class Training(Section):
                                  factory=dict)
     inactive_terms: list = doc("loss terms the resolved hyperparameters switch off", factory=list)
     step_log: list = doc("every ``log_every`` steps: step, epoch, loss, weight distance", factory=list)
+    notes: list = doc("warnings about the kept model: clean dev accuracy near the majority-class rate, or one class "
+                      "predicted for nearly every dev example (:func:`bench.train.model_notes`)", factory=list)
     extra: dict = dataclasses.field(default_factory=dict)
 
 

@@ -118,8 +118,6 @@ class Runner:
         if key not in self._tasks:
             self._tasks = {key: prepare_task(rc.cell.dataset, DataSizes(s.n_train, s.n_dev, s.n_test, s.data_seed),
                                              self.options.assets)}
-        for note in self._tasks[key].provenance["notes"]:
-            log(f"  note: {note}")
         return self._tasks[key]
 
     def run(self, rc: ResolvedCell) -> tuple[str, dict | None]:
@@ -174,6 +172,8 @@ class Runner:
         if self._model is not None and self._model[0] == spec.key:
             log("  reusing the fine-tuned model in memory")
             return spec, model_src, mspec, self._model[1]
+        for note in task.provenance["notes"]:  # once per model, not again for the cells that reuse it
+            log(f"  note: {note}")
         # One trainer per model, across runners and workers; the others wait, then load it from the cache.
         with_lock = Claim(self.cache.entry(spec.key).with_name(f".{spec.key}.lock"))
         if not with_lock.try_acquire():
@@ -197,7 +197,8 @@ class Runner:
         log(f"[{rc.cell_id}] {cell.label()}")
         task = self.task(rc, log)
         spec, model_src, mspec, trained = self._trained(rc, task, log)
-        victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device)
+        victim = Victim(trained.model, trained.tokenizer, rc.max_length, rc.scale.eval_batch_size, self.device,
+                        rc.scale.precision)
         recipe = rc.attack_cls(rc.settings, self.options.assets)
         checkpoint = ExampleCheckpoint(files.partial, rc.cell_id, [ex.uid for ex in task.test],
                                         task.provenance["identity"])
@@ -214,6 +215,7 @@ class Runner:
                    disable=not progress_enabled())
         finished = {row["uid"] for row in rows}
         todo = [ex for ex in task.test if ex.uid not in finished]
+        attack_started = time.perf_counter()
         crops = long_text_crops(recipe, todo, rc.attack_field, victim)
         for result in recipe.iter_attack(victim, [crops[ex.uid].example if ex.uid in crops else ex for ex in todo],
                                          rc.attack_field, self.options.in_flight):
@@ -224,6 +226,7 @@ class Runner:
             rows.append(row)
             bar.update(1)
         bar.close()
+        attack_seconds = time.perf_counter() - attack_started
         order = {ex.uid: i for i, ex in enumerate(task.test)}
         rows.sort(key=lambda row: order[row["uid"]])
         similarity = None
@@ -234,7 +237,8 @@ class Runner:
             similarity = describe()
         metrics = attack_metrics(rows)
         log(f"  clean acc {metrics['clean_accuracy']:.3f}, acc under {cell.attack} {metrics['accuracy_under_attack']:.3f} "
-            f"({metrics['n_examples']} examples, {time.perf_counter() - t0:.1f}s)")
+            f"({metrics['n_examples']} examples" + (f", {resumed} resumed" if resumed else "")
+            + f", attacked in {attack_seconds:.1f}s)")
         record = CellRecord(
             schema_version=SCHEMA_VERSION, cell_id=rc.cell_id,
             cell=CellKey(**{**asdict(cell), "overrides": [list(o) for o in cell.overrides]}),
@@ -249,7 +253,7 @@ class Runner:
                 train_seconds=trained.log["train_seconds"], epoch_log=trained.log["epochs"],
                 resolved_hparams=trained.log.get("resolved_hparams", asdict(rc.hparams)),
                 inactive_terms=trained.log.get("inactive_terms", []),
-                step_log=trained.log["steps"]),
+                step_log=trained.log["steps"], notes=trained.log.get("notes", [])),
             data=DataInfo(**task.provenance),
             model=ModelInfo(name=cell.model, source=model_src.source, fingerprint=spec.model_fingerprint,
                             pooling=trained.model.pooling, package_version=package_version(mspec.package)),
@@ -314,7 +318,6 @@ def run_cells(cells: list[ResolvedCell], options: RunOptions) -> GridSummary:
     options.log(f"{len(cells)} cell(s) → {options.results_dir}")
     runner = Runner(options)
     summary = GridSummary()
-    run_seconds: list[float] = []
     finished = RecordCache(options.results_dir)  # the ETA's basis, re-read only where a record is new
     for i, cell in enumerate(cells, 1):
         started = time.perf_counter()
@@ -329,16 +332,16 @@ def run_cells(cells: list[ResolvedCell], options: RunOptions) -> GridSummary:
         elif status == "busy":
             options.log(f"[{i}/{len(cells)}] skip (another runner is on it): {cell.label()}")
         else:
-            run_seconds.append(time.perf_counter() - started)
             left = len(cells) - i
-            eta = f", ETA ≈ {_eta(cells[i:], finished, run_seconds)} for {left} more" if left else ""
-            options.log(f"[{i}/{len(cells)}] {status} in {format_duration(run_seconds[-1])}{eta}: {cell.label()}")
+            eta = f", ETA ≈ {_eta(cells[i:], finished)} for {left} more" if left else ""
+            options.log(f"[{i}/{len(cells)}] {status} in {format_duration(time.perf_counter() - started)}{eta}: "
+                        f"{cell.label()}")
     return summary
 
 
-def _eta(left: list[ResolvedCell], finished: RecordCache, run_seconds: list[float]) -> str:
-    """The time the ``left`` cells will take: from finished cells like them (:mod:`bench.estimate`) when every
-    one has such a cell, else this run's mean time per cell."""
+def _eta(left: list[ResolvedCell], finished: RecordCache) -> str:
+    """The time the ``left`` cells will take, from finished cells like them (:mod:`bench.estimate`): from the first
+    finished cell on, each model's training counted once."""
     from bench.estimate import estimate
 
     results = finished.results
@@ -346,9 +349,14 @@ def _eta(left: list[ResolvedCell], finished: RecordCache, run_seconds: list[floa
     if not left:
         return format_duration(0)
     guess = estimate(left, finished.records())
-    if guess.unknown == 0:
-        return format_duration(guess.seconds)
-    return format_duration(len(left) * sum(run_seconds) / len(run_seconds)) + " (this run's mean per cell)"
+    if not guess.cells:
+        return "unknown (no finished cell like the ones left)"
+    text = format_duration(guess.seconds)
+    if guess.rough:
+        text += f" ({guess.rough} cell(s) from other attacks or methods)"
+    if guess.unknown:
+        text += f" + {guess.unknown} cell(s) not estimated"
+    return text
 
 
 def format_duration(seconds: float) -> str:

@@ -34,6 +34,7 @@ from bench.locks import pid_alive
 from bench.store import atomic_write_json, config_hash, sha256_of
 from bench.train_checkpoint import (EpochCheckpoints, Snapshot, flatten, optimizer_snapshot, restore_optimizer,
                                      restore_rng, rng_snapshot, unflatten)
+from bench.precision import LossScaler, autocast, check_precision
 from bench.victim import Victim, pick_device
 from bench.method import Batch, Method, TrainContext
 
@@ -188,6 +189,34 @@ def param_groups(model: Classifier, extra: list[nn.Module], scale: Scale) -> lis
             {"params": [p for p in params if id(p) in encoder], "weight_decay": 0.0}]
 
 
+#: a kept model whose clean dev accuracy is less than this above the majority-class rate is noted as near chance
+NEAR_CHANCE = 0.05
+#: ... and one that predicts a single class for at least this share of the dev examples as near-constant
+NEAR_CONSTANT = 0.95
+
+
+def model_notes(predictions: list[int], dev: list[Example], scale: Scale) -> list[str]:
+    """Warnings about a fine-tuned model from its dev predictions: near the majority-class rate, or near-constant
+    (as a model selected by robust dev accuracy can be: a constant prediction is never flipped)."""
+    if not dev:
+        return []
+    labels = [ex.label for ex in dev]
+    majority = max(labels.count(c) for c in set(labels)) / len(labels)
+    accuracy = sum(p == y for p, y in zip(predictions, labels)) / len(labels)
+    top = max(set(predictions), key=predictions.count)
+    share = predictions.count(top) / len(predictions)
+    raise_what = (f"the model has barely learned the task: raise epochs (now {scale.epochs}), n_train (now "
+                  f"{scale.n_train if scale.n_train is not None else 'all'}) or lr (now {scale.lr:g})")
+    notes = []
+    if accuracy < majority + NEAR_CHANCE:
+        notes.append(f"near chance: clean dev accuracy {accuracy:.3f} is within {100 * NEAR_CHANCE:.0f} points of the "
+                     f"majority-class rate {majority:.3f}; {raise_what}")
+    if share >= NEAR_CONSTANT:
+        notes.append(f"near-constant: it predicts class {top} for {100 * share:.0f} % of the dev examples (a constant "
+                     f"prediction is never flipped, so its accuracy under attack says little); {raise_what}")
+    return notes
+
+
 def evaluate_accuracy(victim: Victim, examples: list[Example]) -> float:
     if not examples:
         return float("nan")
@@ -202,8 +231,8 @@ def _progress(total: int, desc: str):
 
 
 def _snapshot(model: Classifier, extra: list[nn.Module], method: Method, optimizer: torch.optim.Optimizer,
-              schedule: Any, generator: torch.Generator, loop: _Loop, best: tuple[float, int, dict], step: int,
-              seconds: float) -> Snapshot:
+              schedule: Any, scaler: LossScaler, generator: torch.Generator, loop: _Loop,
+              best: tuple[float, int, dict], step: int, seconds: float) -> Snapshot:
     """Everything the rest of the training depends on, at the end of an epoch (:mod:`bench.train_checkpoint`)."""
     tensors = {**flatten("model", model.state_dict()), **flatten("best", best[2]),
                **flatten("method", method.state_tensors())}
@@ -213,12 +242,13 @@ def _snapshot(model: Classifier, extra: list[nn.Module], method: Method, optimiz
     tensors.update(optimizer_part.tensors)
     tensors.update(rng_part.tensors)
     return Snapshot(tensors, {"optimizer": optimizer_part.state, "rng": rng_part.state,
-                              "schedule": schedule.state_dict(), "steps": loop.steps, "epochs": loop.epochs,
+                              "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
+                              "steps": loop.steps, "epochs": loop.epochs,
                               "best_score": best[0], "best_epoch": best[1], "step": step, "seconds": seconds})
 
 
 def _restore(snapshot: Snapshot, model: Classifier, extra: list[nn.Module], method: Method,
-             optimizer: torch.optim.Optimizer, schedule: Any, generator: torch.Generator,
+             optimizer: torch.optim.Optimizer, schedule: Any, scaler: LossScaler, generator: torch.Generator,
              loop: _Loop) -> tuple[tuple[float, int, dict], int, float]:
     """Put a :func:`_snapshot` back; returns the best epoch so far, the step count and the training seconds."""
     t, state = snapshot.tensors, snapshot.state
@@ -228,6 +258,7 @@ def _restore(snapshot: Snapshot, model: Classifier, extra: list[nn.Module], meth
     method.load_state_tensors(unflatten("method", t))
     restore_optimizer(optimizer, t, state["optimizer"])
     schedule.load_state_dict(state["schedule"])
+    scaler.load_state_dict(state.get("scaler", {}))
     restore_rng(generator, t, state["rng"])
     loop.steps, loop.epochs = list(state["steps"]), list(state["epochs"])
     return (state["best_score"], state["best_epoch"], unflatten("best", t)), state["step"], state["seconds"]
@@ -242,6 +273,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     finds one there resumes after its epoch, and ends as if it had never stopped."""
     device = device or pick_device()
     scale = spec.scale
+    check_precision(scale.precision, device)
     seed_everything(spec.seed)
     model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed, scale.tokenizer)
     model.to(device)
@@ -266,7 +298,8 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         raise BenchError(f"no training batch: {len(task.train)} training examples for batch size {scale.batch_size}")
     total = steps_per_epoch * scale.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, make_schedule(scale, steps_per_epoch))
-    victim = Victim(model, tokenizer, spec.max_length, scale.eval_batch_size, device)
+    victim = Victim(model, tokenizer, spec.max_length, scale.eval_batch_size, device, scale.precision)
+    scaler = LossScaler(scale.precision, device)
     loop = _Loop()
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     step, seconds_before, first_epoch = 0, 0.0, 1
@@ -275,7 +308,8 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         saved = EpochCheckpoints(checkpoints, spec.key, log)
         snapshot = saved.latest()
         if snapshot is not None:
-            best, step, seconds_before = _restore(snapshot, model, extra, method, optimizer, schedule, generator, loop)
+            best, step, seconds_before = _restore(snapshot, model, extra, method, optimizer, schedule, scaler, generator,
+                                                  loop)
             first_epoch = snapshot.state["epoch"] + 1
             log(f"  resuming training after epoch {snapshot.state['epoch']}/{scale.epochs} (checkpoint in {checkpoints})")
     started = time.perf_counter()
@@ -293,17 +327,19 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
                                      scale.group_by_length):
             enc = {k: v.to(device) for k, v in _tokenize(tokenizer, examples, spec.max_length).items()}
             batch = Batch(enc, torch.tensor([ex.label for ex in examples], device=device), examples)
-            loss, parts = method.loss(model, batch)
+            with autocast(scale.precision, device):
+                loss, parts = method.loss(model, batch)
             if not torch.isfinite(loss.detach()).all():  # a diverged model is never cached, attacked or recorded
                 from bench.errors import BenchError
 
                 raise BenchError(f"training diverged: the {spec.method} loss is {float(loss.detach())} at step {step + 1} "
                                  f"(epoch {epoch}); lower lr (now {scale.lr:g}) or check the data")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.backward(loss)
             if scale.grad_clip > 0:
+                scaler.unscale(optimizer)
                 torch.nn.utils.clip_grad_norm_(params, scale.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
             schedule.step()
             step += 1
             losses.append(float(loss.detach()))
@@ -330,12 +366,17 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         if best is None or score > best[0]:
             best = (score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         if saved is not None and epoch < scale.epochs:
-            saved.save(epoch, _snapshot(model, extra, method, optimizer, schedule, generator, loop, best, step,
+            saved.save(epoch, _snapshot(model, extra, method, optimizer, schedule, scaler, generator, loop, best, step,
                                         seconds_before + time.perf_counter() - started))
     bar.close()
     assert best is not None
     model.load_state_dict(best[2])
     model.eval()
+    victim.clear_cache()
+    notes = model_notes([int(p) for p in victim.predict([ex.inputs for ex in task.dev])], task.dev, scale)
+    victim.clear_cache()
+    for note in notes:
+        log(f"  warning: {note}")
     train_log = {
         "train_key": spec.key, "config": spec.key_dict(), "steps": loop.steps, "epochs": loop.epochs,
         "selected_epoch": best[1], "selection_metric": method.selection_metric, "selected_dev_score": best[0],
@@ -343,7 +384,7 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
         "final_rel_weight_distance": loop.epochs[-1]["rel_weight_distance"],
         "selected_rel_weight_distance": loop.epochs[best[1] - 1]["rel_weight_distance"],
         "train_seconds": seconds_before + time.perf_counter() - started, "steps_total": step,
-        "resolved_hparams": resolved, "inactive_terms": inactive,
+        "resolved_hparams": resolved, "inactive_terms": inactive, "notes": notes,
     }
     return TrainedModel(model, tokenizer, train_log, cached=False)
 
@@ -466,6 +507,8 @@ def train_or_load(spec: TrainSpec, method_cls: type[Method], hparams: Any, task:
     cached = cache.load(spec, task.spec.num_labels, model_dir, device)
     if cached is not None:
         log(f"  using cached fine-tuned model {cached.path}")
+        for note in cached.log.get("notes", []):
+            log(f"  warning: {note}")
         return cached
     checkpoints = cache.checkpoints(spec.key)
     trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log, assets, checkpoints)

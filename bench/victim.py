@@ -37,8 +37,9 @@ class Victim:
     """A fine-tuned classifier seen as a black box returning class probabilities."""
 
     def __init__(self, model: Classifier, tokenizer, max_length: int, batch_size: int = 64,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, precision: str = "fp32") -> None:
         self.device = device or pick_device()
+        self.precision = precision  # the forward passes' (bench.precision); probabilities are fp32
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -53,6 +54,12 @@ class Victim:
     @property
     def num_labels(self) -> int:
         return int(self.model.head[-1].out_features)
+
+    def autocast(self):
+        """The context of this victim's forward passes (white-box attacks run the model in it too)."""
+        from bench.precision import autocast
+
+        return autocast(self.precision, self.device)
 
     def clear_cache(self) -> None:
         """Forget cached predictions (attacks call this between examples to bound memory)."""
@@ -86,7 +93,7 @@ class Victim:
         # Sort by length so each batch pads to similar lengths; restore order afterwards.
         order = sorted(range(len(inputs)), key=lambda i: _length(inputs[i]))
         out: list[np.ndarray | None] = [None] * len(inputs)
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 enc = {k: v.to(self.device) for k, v in self.encode([inputs[i] for i in idx]).items()}

@@ -9,7 +9,8 @@ device, are then run through the model alone. The ratio
 
 is the share of the device's forward throughput the whole attack keeps (search, tokenisation, caching
 and padding included). Target (issue 4): ≥ 0.7 on a GPU. It runs on any device; on a CPU the forward
-pass dominates either way, so the ratio is high there by construction.
+pass dominates either way, so the ratio is high there by construction. ``--precision bf16`` runs the victim (and
+the raw passes) under autocast: comparing two runs' ``raw_texts_per_s`` gives the attack-time speed-up.
 
     RIFT_BENCH_ASSETS=../shared HF_HUB_OFFLINE=1 python benchmarks/bench_engine_throughput.py --n 64 --batch-size 512
 """
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=512, help="the victim's forward batch size")
     parser.add_argument("--generations", type=int, default=40)
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="the victim's forward passes (bench.precision); the raw passes use the same")
     args = parser.parse_args(argv)
 
     from attacks.engine import attack_many
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     victim, examples, field = load_victim(args.dataset, args.model, args.n, args.scale, assets, log)
     victim.batch_size = args.batch_size
+    victim.precision = args.precision
     recipe = GeneticNoLM(GeneticNoLMSettings(pop_size=60, generations=args.generations), assets)
 
     batches: list[list] = []  # every batch the victim ran, in order
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     encoded = [{k: v.to(victim.device) for k, v in encode(b).items()} for b in batches]
     texts = sum(len(b) for b in batches)
-    with torch.inference_mode():
+    with torch.inference_mode(), victim.autocast():
         victim.model(**encoded[0])  # warm-up
         _sync(victim.device)
         start = time.perf_counter()
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         raw_s = time.perf_counter() - start
     report = {
         "device": str(victim.device), "gpu": torch.cuda.get_device_name(victim.device) if victim.device.type == "cuda" else None,
-        "dataset": args.dataset, "model": args.model, "examples": len(examples),
+        "dataset": args.dataset, "model": args.model, "precision": args.precision, "examples": len(examples),
         "attacked": sum(r.status != "skipped" for r in results), "successes": sum(r.status == "success" for r in results),
         "in_flight": args.in_flight, "batch_size": args.batch_size, "batches": len(batches), "texts": texts,
         "mean_batch": texts / max(len(batches), 1), "attack_seconds": attack_s, "raw_forward_seconds": raw_s,

@@ -54,8 +54,43 @@ def main() -> None:
         if source is None:
             raise SystemExit(f"no data/{folder} under {', '.join(map(str, roots))}")
         shutil.copytree(source, out / "data" / folder, dirs_exist_ok=True)
-    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"wrote {args.out} ({size / 2**20:.1f} MiB; a device call carries at most 64 MiB with the source tree)")
+    size = folder_bytes(args.out)
+    print(f"wrote {args.out} ({size / 2**20:.1f} MiB)")
+    report_carried(size)
+
+
+#: what one device call carries at most: the working tree (tracked and untracked, not ignored) and the carried paths
+CALL_LIMIT = 64 * 2**20
+#: the committed records, which the GPU checks do not need: staged out of the working tree for a call
+RECORDS = "results/study"
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def tree_bytes() -> int:
+    """The working tree a device call copies: tracked files that exist and untracked files git does not ignore."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    return sum((ROOT / name).stat().st_size for name in listed if name and (ROOT / name).is_file())
+
+
+def report_carried(bundle: int) -> None:
+    """The size a call with ``carry: [".device"]`` would carry now, and how to make it fit when it does not."""
+    tree = tree_bytes()
+    total = tree + bundle
+    print(f"a device call now carries {total / 2**20:.1f} MiB (working tree {tree / 2**20:.1f} MiB + .device "
+          f"{bundle / 2**20:.1f} MiB; limit {CALL_LIMIT / 2**20:.0f} MiB)")
+    if total > CALL_LIMIT:
+        records = folder_bytes(ROOT / RECORDS) if (ROOT / RECORDS).is_dir() else 0
+        print(f"too large: stage the committed records ({RECORDS}, {records / 2**20:.1f} MiB) out of the working tree "
+              f"for the call, then put them back:\n  mv {RECORDS} /tmp/rift-bench-study   # before the call\n"
+              f"  rm -rf {RECORDS} && mv /tmp/rift-bench-study {RECORDS}   # after it (or: git checkout -- {RECORDS})")
+        if total - records > CALL_LIMIT:
+            print("still too large without them: slim .device")
 
 
 if __name__ == "__main__":

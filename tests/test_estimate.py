@@ -58,8 +58,40 @@ def test_a_trained_model_costs_nothing_and_an_unseen_method_falls_back_to_any_me
 
 
 def test_cells_with_nothing_like_them_are_counted_not_guessed(records):
-    unseen = _cells([0], methods=["standard"], attacks=("pwws",), dataset="mr")  # no MR model was ever trained
+    """No MR model was ever trained: not estimated. RIFT at 3 epochs was never trained either, but RIFT was: its
+    training and attack are estimated roughly, from RIFT's 2-epoch model and PWWS on any method."""
+    unseen = _cells([0], methods=["standard"], attacks=("pwws",), dataset="mr")
     other_scale = _cells([0], methods=["rift"], attacks=("pwws",), settings=SETTINGS + (("epochs", 3),))
     got = estimate(unseen + other_scale + _cells([1], methods=["standard"], attacks=("pwws",)), records)
-    assert (got.cells, got.unknown, got.models) == (1, 2, 1)
-    assert "2 cell(s) have no finished cell like them" in got.line(lambda s: f"{s:.0f}s")
+    assert (got.cells, got.unknown, got.models, got.rough) == (2, 1, 2, 1)
+    (rift,) = [r for r in records if r.cell.method == "rift" and r.cell.attack == "pwws"]
+    pwws = [r.metrics.seconds_per_example for r in records if r.cell.attack == "pwws"]
+    (standard,) = [r for r in records if r.cell.method == "standard" and r.cell.attack == "pwws"]
+    expected = rift.training.train_seconds + 32 * median(pwws) + standard.training.train_seconds \
+        + 32 * standard.metrics.seconds_per_example
+    assert got.seconds == pytest.approx(expected)
+    line = got.line(lambda s: f"{s:.0f}s")
+    assert "1 cell(s) have no finished cell like them" in line and "1 of them from less similar cells" in line
+
+
+STUDY = Path(__file__).resolve().parents[1] / "results" / "study" / "runs"
+STUDY_ORDER = ["pwws", "genetic", "pwws-wordnet", "deepwordbug", "addsent"]  # the study grid's order of a model's cells
+
+
+@pytest.mark.parametrize("dataset, method", [(d, m) for d in ("sst2", "snli") for m in ("standard", "adv-base", "rift")])
+def test_the_first_eta_of_a_new_one_model_grid_is_within_2x(dataset, method):
+    """On recorded timings (the study's seed-0 cells): after the first cell of a one-model, five-attack grid (its
+    training and PWWS), the estimate of the four attacks left is within 2× of what they took."""
+    from bench.grid import Cell, resolve_cell
+
+    loaded, _ = load_records(STUDY)
+    group = sorted((r for r in loaded if (r.cell.dataset, r.cell.method, r.cell.seed) == (dataset, method, 0)),
+                   key=lambda r: STUDY_ORDER.index(r.cell.attack))
+    assert [r.cell.attack for r in group] == STUDY_ORDER
+    first, rest = group[0], group[1:]
+    left = [resolve_cell(Cell(r.cell.dataset, r.cell.model, r.cell.method, r.cell.seed, r.cell.attack, r.cell.scale,
+                              tuple((k, v) for k, v in r.cell.overrides))) for r in rest]
+    got = estimate(left, [first])
+    took = sum(r.provenance.wall_seconds for r in rest)
+    assert (got.cells, got.unknown, got.models, got.rough) == (4, 0, 0, 4)
+    assert 0.5 <= got.seconds / took <= 2.0, (got.seconds, took)

@@ -202,3 +202,22 @@ def test_loop_settings_reach_the_optimiser(small_task, minilm_dir, monkeypatch):
     spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, grad_clip=0.5))
     fine_tune(spec, Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
     assert seen["clipped"] == 3 and seen["max_norm"] == 0.5
+
+
+def test_model_notes_by_hand():
+    """Near chance: dev accuracy less than 5 points above the majority-class rate; near-constant: one class predicted
+    for ≥ 95 % of the dev examples (what selecting by robust dev accuracy can keep)."""
+    from bench.config import SCALES
+    from bench.data import Example
+    from bench.train import model_notes
+
+    dev = [Example(str(i), "x", label) for i, label in enumerate([0] * 12 + [1] * 8)]  # majority rate 0.6
+    scale = SCALES["smoke"]
+    assert model_notes([ex.label for ex in dev], dev, scale) == []  # perfect
+    chance = model_notes([0] * 12 + [1, 1, 0, 0, 0, 0, 0, 1], dev, scale)  # accuracy 0.75: 15 points above
+    assert chance == []
+    close = model_notes([0] * 10 + [1, 1] + [1, 0, 0, 0, 0, 0, 0, 0], dev, scale)  # 0.55 < 0.6 + 0.05
+    assert len(close) == 1 and close[0].startswith("near chance: clean dev accuracy 0.550")
+    assert "raise epochs (now 2), n_train (now 512) or lr (now 0.0001)" in close[0]
+    constant = model_notes([0] * 20, dev, scale)  # 0.6 accuracy, class 0 for 100 %
+    assert [n.split(":")[0] for n in constant] == ["near chance", "near-constant"] and "100 %" in constant[1]

@@ -37,7 +37,7 @@ class Report:
 def build_report(results: Path, compare: str | None = None, paper_dir: Path | None = None) -> Report:
     """Every table for the records under ``results`` (``compare="paper"`` adds the side-by-side section)."""
     frame, problems = records_frame(results)
-    messages = list(problems)
+    messages = list(problems) + model_warnings(frame)
     if frame.empty:
         messages.append(f"no result records under {results} (run `bench run` first)")
     sections = [("Accuracy under attack (the paper's Tables 1–2 layout)", main_tables(frame))]
@@ -60,6 +60,23 @@ def build_report(results: Path, compare: str | None = None, paper_dir: Path | No
     if training:
         sections.append(("Training", training))
     return Report(results, frame, sections, messages, paper)
+
+
+def model_warnings(frame: pd.DataFrame) -> list[str]:
+    """One message per fine-tuned model with warnings in its record (``training.notes``), naming its cells' model."""
+    from bench.report.labels import DATASET_NAMES, display
+    from bench.report.tables import method_display
+
+    if frame.empty:
+        return []
+    out = []
+    noted = frame[frame["training_notes"].map(bool)]
+    for _, rows in noted.groupby("train_key", sort=False, dropna=False):
+        r = rows.iloc[0]
+        out.append(f"{display(r['dataset'], DATASET_NAMES)} · {r['model']} · "
+                   f"{method_display(r['method'], r['method_overrides'])} · seed {r['seed']} · {r['scale_label']}: "
+                   + "; ".join(f"warning: {n}" for n in r["training_notes"]))
+    return out
 
 
 def render_markdown(report: Report) -> str:

@@ -27,6 +27,8 @@ COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split
            "scale_settings", "attack_settings", "max_length",
            # the mean loss terms of the selected epoch (training.epoch_log) and the terms the settings switched off
            "loss_terms", "inactive_terms",
+           # warnings about the fine-tuned model (training.notes: near chance, near-constant)
+           "training_notes",
            "record_path", "examples_path"]
 STEP_COLUMNS = ["dataset", "model", "method", "seed", "scale_label", "method_label", "method_overrides", "train_key",
                 "step", "epoch", "rel_weight_distance"]
@@ -69,6 +71,7 @@ def _row(record: CellRecord, path: Path) -> dict:
         "scale_settings": scale_settings, "attack_settings": resolved["attack_settings"],
         "max_length": config.max_length,
         "loss_terms": _selected_terms(training), "inactive_terms": tuple(training.inactive_terms or []),
+        "training_notes": tuple(training.notes or []),
         "record_path": str(path), "examples_path": str(examples) if examples.exists() else None,
     }
 
