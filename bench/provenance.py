@@ -42,10 +42,23 @@ def hardware(device: str) -> dict[str, object]:
     info: dict[str, object] = {
         "platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device,
+        # the CPU kernels torch runs (DEFAULT, AVX2, AVX512, ...): other kernels round differently, which
+        # adversarial training can amplify (results/reference/tolerances.yaml)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_model": _cpu_model(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def now() -> str:
