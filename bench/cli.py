@@ -173,13 +173,10 @@ def split_items(values: Sequence[Any]) -> list[Any]:
 
 def _cells_from_args(args: argparse.Namespace) -> list:
     """The grid's cells, resolved (once: the executor and the runner take them as they are)."""
-    from bench.config import parse_override
-    from bench.errors import ConfigError
-    from bench.grid import expand_grid, parse_sweep, read_grid_file, resolve_cells
+    from bench.grid import cells_of_grids, read_grid_file
 
-    parts = read_grid_file(args.grid) if args.grid else [{}]
-    cells: list = []
-    for part in parts:  # a grid file may list several grids: their cells are united
+    grids = []
+    for part in read_grid_file(args.grid) if args.grid else [{}]:  # a grid file may list several grids: united
         grid = dict(DEFAULT_GRID, scale="smoke", set=[])
         grid.update(part)
         for key in ("datasets", "models", "methods", "attacks", "seeds", "scale"):
@@ -187,15 +184,8 @@ def _cells_from_args(args: argparse.Namespace) -> list:
                 grid[key] = getattr(args, key)
         for key in LIST_KEYS:
             grid[key] = split_items(grid[key])
-        overrides = [parse_override(str(o)) for o in [*grid["set"], *args.overrides]]
-        try:
-            seeds = [int(s) for s in grid["seeds"]]
-        except (TypeError, ValueError):
-            raise ConfigError(f"seeds must be integers, got {grid['seeds']!r}") from None
-        sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *args.sweeps]]
-        cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
-                             str(grid["scale"]), overrides, sweeps)
-    return resolve_cells(dict.fromkeys(cells))
+        grids.append(grid)
+    return cells_of_grids(grids, args.overrides, args.sweeps)
 
 
 def _results_dir(args: argparse.Namespace) -> Path:

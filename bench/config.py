@@ -199,18 +199,25 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def split_overrides(overrides: typing.Iterable[tuple[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Group overrides by target: ``{"scale": {...}, "method": {...}, "attack": {...}}``."""
-    groups: dict[str, dict[str, Any]] = {"scale": {}, "method": {}, "attack": {}}
+def group_overrides(overrides: typing.Iterable[typing.Iterable[Any]],
+                    strict: bool = True) -> dict[str, list[tuple[str, Any]]]:
+    """Overrides by target, in order: ``{"scale": [(name, value), ...], "method": [...], "attack": [...]}``.
+    ``strict``: a prefix other than ``method.``/``attack.`` is an error (else it counts as a scale field)."""
+    groups: dict[str, list[tuple[str, Any]]] = {"scale": [], "method": [], "attack": []}
     for key, value in overrides:
-        prefix, dot, rest = key.partition(".")
+        prefix, dot, rest = str(key).partition(".")
         if dot and prefix in ("method", "attack"):
-            groups[prefix][rest] = value
-        elif dot:
+            groups[prefix].append((rest, value))
+        elif dot and strict:
             raise ConfigError(f"override {key!r}: prefix must be 'method.' or 'attack.' (or none for scale fields)")
         else:
-            groups["scale"][key] = value
+            groups["scale"].append((str(key), value))
     return groups
+
+
+def split_overrides(overrides: typing.Iterable[tuple[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Group overrides by target: ``{"scale": {...}, "method": {...}, "attack": {...}}`` (:func:`group_overrides`)."""
+    return {target: dict(items) for target, items in group_overrides(overrides).items()}
 
 
 def _check_type(owner: str, name: str, annotation: Any, value: Any) -> Any:

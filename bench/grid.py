@@ -203,6 +203,27 @@ def expand_grid(datasets: Iterable[str], models: Iterable[str], methods: Iterabl
 GRID_KEYS = ("datasets", "models", "methods", "attacks", "seeds", "scale", "set", "sweep")
 
 
+def cells_of_grids(grids: Iterable[dict[str, Any]], extra_set: Iterable[str] = (),
+                   extra_sweeps: Iterable[str] = ()) -> list[ResolvedCell]:
+    """The resolved cells of complete grid mappings (:data:`GRID_KEYS`), united in order: the one way a grid
+    becomes cells, for ``bench run`` (after it fills in its defaults and command-line options) and ``bench regress``.
+    ``extra_set`` / ``extra_sweeps``: ``--set`` / ``--sweep`` strings applied to every grid."""
+    from bench.config import parse_override
+
+    extra_set, extra_sweeps = list(extra_set), list(extra_sweeps)
+    cells: list[Cell] = []
+    for grid in grids:
+        overrides = [parse_override(str(o)) for o in [*grid.get("set", []), *extra_set]]
+        try:
+            seeds = [int(s) for s in grid["seeds"]]
+        except (TypeError, ValueError):
+            raise ConfigError(f"seeds must be integers, got {grid['seeds']!r}") from None
+        sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *extra_sweeps]]
+        cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
+                             str(grid["scale"]), overrides, sweeps)
+    return resolve_cells(dict.fromkeys(cells))
+
+
 def _grid_part(data: object, where: str) -> dict[str, Any]:
     if not isinstance(data, dict) or set(data) - set(GRID_KEYS):
         extra = sorted(set(data) - set(GRID_KEYS)) if isinstance(data, dict) else []

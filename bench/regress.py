@@ -136,19 +136,14 @@ def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[Cell
 
 def grid_cells(grid_file: Path) -> list:
     """The resolved cells of a ``bench run --grid`` file; every grid key must be given (a reference is explicit)."""
-    from bench.config import parse_override
-    from bench.grid import expand_grid, parse_sweep, read_grid_file, resolve_cells  # the one grid-file reader
+    from bench.grid import cells_of_grids, read_grid_file  # the one grid-file reader, the one grid → cells
 
-    cells: list = []
-    for grid in read_grid_file(grid_file):
+    grids = read_grid_file(grid_file)
+    for grid in grids:
         missing = [k for k in ("datasets", "models", "methods", "attacks", "seeds", "scale") if k not in grid]
         if missing:
             raise ConfigError(f"{grid_file}: a reference grid must give {', '.join(missing)} explicitly")
-        overrides = [parse_override(str(o)) for o in grid.get("set", [])]
-        sweeps = [parse_sweep(str(s)) for s in grid.get("sweep", [])]
-        cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"],
-                             [int(s) for s in grid["seeds"]], str(grid["scale"]), overrides, sweeps)
-    return resolve_cells(dict.fromkeys(cells))
+    return cells_of_grids(grids)
 
 
 def run_grid(cells: list, results: Path, cache: Path, assets: Any, device: str = "cpu") -> None:
@@ -168,10 +163,12 @@ def cell_key(record: CellRecord) -> tuple:
 
 
 def cell_name(record: CellRecord) -> str:
+    """The record's cell as :meth:`bench.grid.Cell.label` names it."""
+    from bench.grid import Cell
+
     c = record.cell
-    extra = ", ".join(f"{k}={v}" for k, v in c.overrides)
-    return (f"{c.dataset} · {c.model} · {c.method} · seed {c.seed} · {c.attack} · {c.scale}"
-            + (f" ({extra})" if extra else ""))
+    return Cell(c.dataset, c.model, c.method, c.seed, c.attack, c.scale,
+                tuple((k, v) for k, v in c.overrides)).label()
 
 
 def metric_value(record: CellRecord, path: str) -> float | None:

@@ -81,12 +81,7 @@ def with_variant(base: str, overrides: Iterable[tuple[str, Any]], symbols: bool 
 
 
 def split_cell_overrides(overrides: Iterable[Iterable[Any]]) -> dict[str, list[tuple[str, Any]]]:
-    """A record's ``cell.overrides`` grouped like the grid does: scale fields, ``method.*`` and ``attack.*``."""
-    groups: dict[str, list[tuple[str, Any]]] = {"scale": [], "method": [], "attack": []}
-    for key, value in overrides:
-        prefix, dot, rest = str(key).partition(".")
-        if dot and prefix in ("method", "attack"):
-            groups[prefix].append((rest, value))
-        else:
-            groups["scale"].append((str(key), value))
-    return groups
+    """A record's ``cell.overrides`` grouped as the grid groups them (:func:`bench.config.group_overrides`)."""
+    from bench.config import group_overrides
+
+    return group_overrides(overrides, strict=False)
