@@ -61,8 +61,9 @@ def main() -> None:
 
 #: what one device call carries at most: the working tree (tracked and untracked, not ignored) and the carried paths
 CALL_LIMIT = 64 * 2**20
-#: the committed records, which the GPU checks do not need: staged out of the working tree for a call
-RECORDS = "results/study"
+#: the committed study records, which the GPU checks do not need: staged out of the working tree for a call (the
+#: study's grid files stay: the checks run results/study/precision/grid.yaml)
+RECORDS = "results/study/runs"
 
 
 def folder_bytes(folder: Path) -> int:
