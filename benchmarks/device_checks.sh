@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 4 and 25, as one device call (see benchmarks/device_bundle.py, which packs .device/ first):
+# The GPU checks of issues 4 and 25, as one device call (see benchmarks/device_bundle.py, which packs .device/ first;
+# what it printed on an H200 is in benchmarks/device-results/2026-12-04-h200/, the run records in
+# results/study/precision/runs):
 #   run(command="bash benchmarks/device_checks.sh", carry=[".device"], timeout_s=560)
 # Uses the machine's own python3 (PyTorch, transformers) and the repository's source; writes under $OUT.
 # The whole working tree travels with a call, .device included, and must stay under 64 MiB: .device is about
