@@ -41,10 +41,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from bench.attack import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from bench.text import WORD_RE, get_field, with_field
-from bench.registry import ATTACKS
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.search import EngineRecipe, Exhausted, Search, example_seed
+from bench.core.text import WORD_RE, get_field, with_field
+from bench.core.registry import ATTACKS
 
 SUBJECTS = ("stapler", "toaster", "thermostat", "umbrella", "lawnmower", "doorknob", "teaspoon", "mailbox",
             "radiator", "wardrobe", "calculator", "screwdriver", "bookshelf", "kettle", "ladder", "faucet",
@@ -86,11 +86,11 @@ class AddSentSettings:
     max_sources: int = 8  # source sentences used (those with the most antonym swaps first)
     antonyms: bool = True
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         if self.max_candidates < 1 or self.subjects_per_source < 1 or self.max_sources < 1:
             raise ConfigError("attack.max_candidates, subjects_per_source and max_sources must be ≥ 1")
@@ -300,7 +300,7 @@ class AddSent(EngineRecipe):
     def __init__(self, settings: AddSentSettings, assets, lexicon: Lexicon | None = None) -> None:
         super().__init__(settings, assets)
         if lexicon is None:
-            from attacks.wordnet import stopwords, wordnet_reader
+            from attacks.engine.wordnet import stopwords, wordnet_reader
 
             lexicon = Lexicon(wordnet_reader(assets), stopwords(assets))
         self.lexicon = lexicon

@@ -3,7 +3,7 @@
 White-box: it reads the victim's model and tokenizer (gradients w.r.t. the hull weights), then
 proposes texts: after each of the ``steps`` Adam steps, the argmax vertex at every perturbable
 position (a word of the attacked field and its single-token counter-fitted neighbours; see
-``bench/ascc.py`` for the alignment). The proposals are scored through the victim (counted
+``bench/core/ascc.py`` for the alignment). The proposals are scored through the victim (counted
 queries, ``steps`` at most per example) and the attack keeps, among those whose cross-entropy is at
 least the clean one, a misclassified proposal if there is one, else the one with the highest
 cross-entropy; if none reaches the clean loss, the text is left unchanged. So the loss it maximises
@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.ascc import ASCCSettings, aligner_for, choose, proposals
-from bench.attack import AttackContext, AttackRecipe, Outcome
-from bench.synonyms import counterfitted
-from bench.registry import ATTACKS
+from bench.core.ascc import ASCCSettings, aligner_for, choose, proposals
+from bench.core.attack import AttackContext, AttackRecipe, Outcome
+from bench.core.synonyms import counterfitted
+from bench.core.registry import ATTACKS
 
 @ATTACKS.register("ascc", "ASCC (white-box): CE-maximising convex hull of synonym embeddings, argmax back to text")
 class ASCC(AttackRecipe):

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.attack import AttackContext, Outcome
-from attacks.charedits import EDITS, levenshtein
-from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from bench.text import with_field
-from bench.registry import ATTACKS
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.charedits import EDITS, levenshtein
+from attacks.engine.search import EngineRecipe, Exhausted, Search, example_seed
+from bench.core.text import with_field
+from bench.core.registry import ATTACKS
 
 SCORINGS = ("combined", "replace-one", "head", "tail")
 
@@ -46,11 +46,11 @@ class DeepWordBugSettings:
     max_edit_distance: int = 30  # Levenshtein budget over the whole text; 0 = unlimited
     skip_stopwords: bool = True
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         if self.scoring not in SCORINGS:
             raise ConfigError(f"attack.scoring must be one of {', '.join(SCORINGS)}")
@@ -92,7 +92,7 @@ class DeepWordBug(EngineRecipe):
         super().__init__(settings, assets)
         self.stop: frozenset[str] = frozenset()
         if settings.skip_stopwords:
-            from attacks.wordnet import stopwords
+            from attacks.engine.wordnet import stopwords
 
             self.stop = stopwords(assets)
 

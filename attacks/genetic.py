@@ -3,7 +3,7 @@
 ``genetic`` follows the paper's code (Jia et al. 2019's adversary, run unchanged by RIFT):
 
 * candidates: the counter-fitted neighbours of every visible word, kept only if the LM filter admits
-  them (``attacks/lm.py``: log p(window with swap) ≥ log p(original window) − 5, window ±6 words);
+  them (``attacks/engine/lm.py``: log p(window with swap) ≥ log p(original window) − 5, window ±6 words);
 * fitness: the gold-class margin ``p_y − max_{c≠y} p_c`` (lower is better for the attacker; for two
   classes its order is that of ``p_y``, the paper's fitness);
 * mutation (``jia``): pick a position uniformly among those with candidates, try every choice there
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.attack import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Exhausted, Search, example_seed
-from bench.synonyms import counterfitted
-from bench.registry import ATTACKS
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.search import EngineRecipe, Exhausted, Search, example_seed
+from bench.core.synonyms import counterfitted
+from bench.core.registry import ATTACKS
 
 Assign = dict[int, str]
 
@@ -54,11 +54,11 @@ class GeneticSettings:
     temperature: float = 0.3
     skip_stopwords: bool = False
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0  # per example; 0 = unlimited
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         checks = [
             (self.pop_size >= 2, "attack.pop_size must be ≥ 2"),
@@ -124,12 +124,12 @@ class Genetic(EngineRecipe):
         self.synonyms = synonyms if synonyms is not None else counterfitted(assets)
         self.stop: frozenset[str] = frozenset()
         if settings.skip_stopwords:
-            from attacks.wordnet import stopwords
+            from attacks.engine.wordnet import stopwords
 
             self.stop = stopwords(assets)
         self.filter = None
         if settings.lm:
-            from attacks.lm import window_filter
+            from attacks.engine.lm import window_filter
 
             self.filter = window_filter(settings.lm, assets, settings.lm_window, settings.lm_max_drop)
 

@@ -15,7 +15,7 @@ Offline, only recipes that download nothing work; tested here: TextAttack's ``pw
 ``nltk_data``) and ``deepwordbug``, and OpenAttack's ``deepwordbug`` (given an offline tokenizer, below).
 Recipes that need word embeddings, the Universal Sentence Encoder or a masked LM (``textfooler``,
 ``alzantot``, ``bae``, ``bert-attack``, ``pso``…) fetch them on first use and fail offline (a failed
-download surfaces as an :class:`~bench.errors.AssetError`).
+download surfaces as an :class:`~bench.core.errors.AssetError`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.attack import AttackContext, AttackRecipe, Outcome
-from attacks.engine import example_seed
-from bench.text import Words, get_field
-from bench.data import Example, TextInput
-from bench.errors import AssetError, BenchError
-from bench.registry import ATTACKS
-from bench.victim import Victim
+from bench.core.attack import AttackContext, AttackRecipe, Outcome
+from attacks.engine.search import example_seed
+from bench.core.text import Words, get_field
+from bench.core.data import Example, TextInput
+from bench.core.errors import AssetError, BenchError
+from bench.core.registry import ATTACKS
+from bench.core.victim import Victim
 
 # Black-box classification recipes of TextAttack 0.3.11 (its ATTACK_RECIPE_NAMES, minus white-box and seq2seq).
 TEXTATTACK_RECIPES = {
@@ -52,11 +52,11 @@ OPENATTACK_ATTACKERS = {
 
 @dataclass(frozen=True)
 class InteropSettings:
-    query_budget: int = 0  # TextAttack's goal function: distinct texts scored (it caches), as bench.attack.QUERY_BUDGET
+    query_budget: int = 0  # TextAttack's goal function: distinct texts scored (it caches), as bench.core.attack.QUERY_BUDGET
     seed: int = 0
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         if self.query_budget < 0:
             raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
@@ -130,7 +130,7 @@ def _textattack_nltk(assets) -> None:
     """Point NLTK (used by TextAttack's WordNet and stop-word lists) at our resolved nltk_data folder."""
     import nltk
 
-    from attacks.wordnet import stopwords, wordnet_reader
+    from attacks.engine.wordnet import stopwords, wordnet_reader
 
     wordnet_reader(assets)  # resolves the folders and adds them to nltk.data.path
     stopwords(assets)

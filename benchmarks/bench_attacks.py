@@ -76,12 +76,12 @@ class ForwardTimer:
 
 def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
     """The cached ``standard`` model of ``(dataset, model, seed 0, scale)`` as a Victim, and ``n`` test examples."""
-    from bench.assets import cache_dir
-    from bench.data import DataSizes, prepare_task
-    from bench.grid import Cell, resolve_cell
-    from bench.models import fingerprint, resolve_model, spec_for
-    from bench.train import ModelCache, TrainSpec, train_or_load
-    from bench.victim import Victim, pick_device
+    from bench.core.assets import cache_dir
+    from bench.core.data import DataSizes, prepare_task
+    from bench.run.grid import Cell, resolve_cell
+    from bench.core.models import fingerprint, resolve_model, spec_for
+    from bench.core.train import ModelCache, TrainSpec, train_or_load
+    from bench.core.victim import Victim, pick_device
 
     rc = resolve_cell(Cell(dataset, model, "standard", 0, "pwws", scale, (("n_test", n),)))
     s = rc.scale
@@ -98,7 +98,7 @@ def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
 
 
 def run_ours(name: str, victim, examples, field: int, assets, timer: ForwardTimer, overrides: dict):
-    from bench.registry import ATTACKS
+    from bench.core.registry import ATTACKS
 
     cls = ATTACKS.get(name)
     recipe = cls(cls.Settings(**overrides), assets)
@@ -165,7 +165,7 @@ def counterfitted_swap(assets, drop_original: bool = False):
     itself, as TextFooler's embedding swap)."""
     from textattack.transformations import WordSwap
 
-    from bench.synonyms import counterfitted
+    from bench.core.synonyms import counterfitted
 
     synonyms = counterfitted(assets)
 
@@ -210,8 +210,8 @@ def textfooler_same_constraints(wrapper, assets):
     from textattack.goal_functions import UntargetedClassification
     from textattack.search_methods import GreedyWordSwapWIR
 
-    from bench import similarity
-    from attacks.wordnet import stopwords
+    from bench.core import similarity
+    from attacks.engine.wordnet import stopwords
 
     class SuiteUSE(SentenceEncoder):  # TextAttack's windowing and angular metric; our USE v3 embeddings
         def encode(self, sentences):
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from bench.assets import AssetConfig
+    from bench.core.assets import AssetConfig
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     assets = AssetConfig.from_env()

@@ -24,7 +24,7 @@ import torch
 
 def _phases(method, model, batch) -> dict[str, float]:
     """Time the phases of AdvBase.loss + backward, calling the same functions in the same order."""
-    from bench import ascc
+    from bench.core import ascc
     from methods.adv_base import kl_div
 
     t: dict[str, float] = {}
@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
     from bench_methods import build, one_step
 
-    from bench.assets import AssetConfig
-    from bench.config import SCALES, resolve_max_length
-    from bench.data import DataSizes, prepare_task
-    from bench.models import resolve_model
-    from bench.train import _tokenize, make_batches
-    from bench.method import Batch
+    from bench.core.assets import AssetConfig
+    from bench.core.config import SCALES, resolve_max_length
+    from bench.core.data import DataSizes, prepare_task
+    from bench.core.models import resolve_model
+    from bench.core.train import _tokenize, make_batches
+    from bench.core.method import Batch
 
     assets = AssetConfig.from_env()
     max_length = args.max_length or resolve_max_length("small", SCALES["small"], args.dataset)

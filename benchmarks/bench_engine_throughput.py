@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generations", type=int, default=40)
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                        help="the victim's forward passes (bench.precision); the raw passes use the same")
+                        help="the victim's forward passes (bench.core.precision); the raw passes use the same")
     args = parser.parse_args(argv)
 
-    from attacks.engine import attack_many
+    from attacks.engine.search import attack_many
     from attacks.genetic import GeneticNoLM, GeneticNoLMSettings
-    from bench.assets import AssetConfig
+    from bench.core.assets import AssetConfig
 
     assets = AssetConfig.from_env()
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731

@@ -1,7 +1,7 @@
 """Step time of every fine-tuning method relative to ``standard``, measured in the same run.
 
 One training step = the method's loss on a real batch, backward, gradient clipping and an AdamW
-step, exactly as ``bench.train`` does it. The methods are timed round-robin (one step each per
+step, exactly as ``bench.core.train`` does it. The methods are timed round-robin (one step each per
 round, after one warm-up step each), so a change in machine load affects them alike; the median
 over rounds is reported. Targets (issue 3): ``rift`` ≤ 1.3 × ``adv-base`` and ``adv-base`` ≤ (K + 2) ×
 ``standard`` for K inner ASCC steps. Beyond the paper (issue 14): ``freelb`` and ``freelb++`` ≤ (K + 1) ×
@@ -36,9 +36,9 @@ import torch
 
 def build(method_name: str, hparams_overrides: dict, model_dir, task, max_length: int, assets, seed: int = 0,
           device: torch.device = torch.device("cpu")):
-    from bench.classifier import load_pretrained
-    from bench.registry import METHODS
-    from bench.method import TrainContext
+    from bench.core.classifier import load_pretrained
+    from bench.core.registry import METHODS
+    from bench.core.method import TrainContext
 
     method_cls = METHODS.get(method_name)
     fields = {f.name for f in dataclasses.fields(method_cls.Hparams)}
@@ -57,7 +57,7 @@ def build(method_name: str, hparams_overrides: dict, model_dir, task, max_length
 
 
 def one_step(method, model, params, optimizer, batch, precision: str = "fp32") -> float:
-    from bench.precision import autocast
+    from bench.core.precision import autocast
 
     device = next(model.parameters()).device
     model.train()
@@ -82,7 +82,7 @@ def cpu_peak_flops(precision: str) -> tuple[float, str]:
     import os
     from pathlib import Path
 
-    from bench.precision import cpu_flags
+    from bench.core.precision import cpu_flags
 
     flags = cpu_flags()
     width = 512 if "avx512f" in flags else 256 if "avx2" in flags or "avx" in flags else 128
@@ -134,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if "standard" not in args.methods:
         args.methods.insert(0, "standard")
 
-    from bench.assets import AssetConfig
-    from bench.data import DataSizes, prepare_task
-    from bench.models import resolve_model
-    from bench.train import _tokenize, make_batches
-    from bench.method import Batch
+    from bench.core.assets import AssetConfig
+    from bench.core.data import DataSizes, prepare_task
+    from bench.core.models import resolve_model
+    from bench.core.train import _tokenize, make_batches
+    from bench.core.method import Batch
 
     assets = AssetConfig.from_env()
     model_dir = resolve_model("minilm-l6", assets).value

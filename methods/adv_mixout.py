@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.classifier import Classifier
-from bench.errors import ConfigError
-from bench.registry import METHODS
+from bench.core.classifier import Classifier
+from bench.core.errors import ConfigError
+from bench.core.registry import METHODS
 from methods.adv_base import AdvBase, AdvHparams
-from bench.method import TrainContext
+from bench.core.method import TrainContext
 from methods.mixout import apply_mixout
 
 

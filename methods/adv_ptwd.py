@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.classifier import Classifier
-from bench.errors import ConfigError
-from bench.registry import METHODS
+from bench.core.classifier import Classifier
+from bench.core.errors import ConfigError
+from bench.core.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams
-from bench.method import Batch
+from bench.core.method import Batch
 
 
 def weight_distance(params: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], eps: float = 1e-10) -> torch.Tensor:

@@ -12,7 +12,7 @@ with L the batch-mean cross-entropy, ‖·‖_F the Frobenius norm of an example
 the rescaling onto the ball ‖δ‖_F ≤ ε (ε = ``adv_max_norm``; 0: no bound). θ is updated once per batch
 with g_θ, the gradient of the mean of the K adversarial losses — there is no separate clean loss.
 
-The loop (``bench.train``) backpropagates a method's loss once per step, so the method runs the K backward
+The loop (``bench.core.train``) backpropagates a method's loss once per step, so the method runs the K backward
 passes itself (each needs ∇_δ for the next δ) and returns a *gradient carrier*: Σ_p ⟨p, g_p⟩ with g_p the
 accumulated gradients (detached), shifted to the value of the mean adversarial loss. Its gradient with
 respect to each parameter is exactly g_p, so the loop's backward, clipping and optimiser step act on
@@ -38,12 +38,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bench.classifier import Classifier
-from bench.data import Example
-from bench.errors import ConfigError
-from bench.registry import METHODS
-from bench import ascc
-from bench.method import Batch, Method, TrainContext
+from bench.core.classifier import Classifier
+from bench.core.data import Example
+from bench.core.errors import ConfigError
+from bench.core.registry import METHODS
+from bench.core import ascc
+from bench.core.method import Batch, Method, TrainContext
 
 SELECTIONS = ("ascc", "clean")
 

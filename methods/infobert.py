@@ -40,10 +40,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.classifier import Classifier
-from bench.errors import ConfigError
-from bench.registry import METHODS
-from bench.method import Batch, TrainContext
+from bench.core.classifier import Classifier
+from bench.core.errors import ConfigError
+from bench.core.registry import METHODS
+from bench.core.method import Batch, TrainContext
 from methods.freelb import FreeLB, Pass, ascent_preset
 
 

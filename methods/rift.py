@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.classifier import Classifier
-from bench.errors import ConfigError
-from bench.registry import METHODS
+from bench.core.classifier import Classifier
+from bench.core.errors import ConfigError
+from bench.core.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams, task_default
-from bench.method import Batch, TrainContext
+from bench.core.method import Batch, TrainContext
 
 
 def info_nce(s: torch.Tensor, t: torch.Tensor, tau: float) -> torch.Tensor:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bench.classifier import Classifier
-from bench.registry import METHODS
-from bench.method import Batch, Method
+from bench.core.classifier import Classifier
+from bench.core.registry import METHODS
+from bench.core.method import Batch, Method
 
 
 @METHODS.register("standard", "cross-entropy on clean inputs (no adversary)", display="Standard", rank=0)

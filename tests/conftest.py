@@ -37,21 +37,21 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def assets(shared):
-    from bench.assets import AssetConfig
+    from bench.core.assets import AssetConfig
 
     return AssetConfig(root=shared, offline=True)
 
 
 @pytest.fixture(scope="session")
 def sst2_task(assets):
-    from bench.data import DataSizes, prepare_task
+    from bench.core.data import DataSizes, prepare_task
 
     return prepare_task("sst2", DataSizes(n_train=192, n_dev=32, n_test=12, data_seed=0), assets)
 
 
 @pytest.fixture(scope="session")
 def minilm_dir(assets):
-    from bench.models import resolve_model
+    from bench.core.models import resolve_model
 
     return resolve_model("minilm-l6", assets).value
 
@@ -59,11 +59,11 @@ def minilm_dir(assets):
 @pytest.fixture(scope="session")
 def tiny_model(sst2_task, minilm_dir):
     """all-MiniLM-L6-v2 fine-tuned (standard) on 192 real SST-2 sentences for two epochs."""
-    from bench.config import Scale
-    from bench.models import fingerprint
-    from bench.train import TrainSpec, fine_tune
+    from bench.core.config import Scale
+    from bench.core.models import fingerprint
+    from bench.core.train import TrainSpec, fine_tune
     from methods.standard import Standard
-    from bench.method import NoHparams
+    from bench.core.method import NoHparams
 
     scale = Scale(n_train=192, n_dev=32, n_test=12, epochs=2, batch_size=16, lr=1e-4)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "standard", {}, 0, scale, 64,
@@ -73,7 +73,7 @@ def tiny_model(sst2_task, minilm_dir):
 
 @pytest.fixture()
 def victim(tiny_model):
-    from bench.victim import Victim
+    from bench.core.victim import Victim
 
     v = Victim(tiny_model.model, tiny_model.tokenizer, max_length=64, batch_size=8)
     return v

@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data import Example
-from bench import ascc
+from bench.core.data import Example
+from bench.core import ascc
 
 
 @pytest.fixture(scope="module")
 def synonyms(assets):
-    from bench.synonyms import counterfitted
+    from bench.core.synonyms import counterfitted
 
     return counterfitted(assets)
 
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer(minilm_dir):
-    from bench.classifier import load_pretrained
+    from bench.core.classifier import load_pretrained
 
     model, tok = load_pretrained(minilm_dir, 2, "mean", 0)
     return model.eval(), tok
@@ -124,7 +124,7 @@ def test_choose_keeps_the_loss_from_going_down():
 
 def test_vertices_are_texts(victim, synonyms, sst2_task):
     """A proposal's text tokenises to the hull vertex's tokens and gives the victim the vertex's logits."""
-    from bench.text import with_field
+    from bench.core.text import with_field
 
     aligner = ascc.Aligner(victim.tokenizer, synonyms, 0, victim.max_length)
     examples = sst2_task.test[:4]
@@ -181,7 +181,7 @@ def test_one_settings_class_for_the_attack_and_the_methods():
 
 
 def test_robust_accuracy_is_at_most_clean_accuracy(victim, synonyms, sst2_task):
-    from bench.train import evaluate_accuracy
+    from bench.core.train import evaluate_accuracy
 
     dev = sst2_task.dev[:16]
     aligner = ascc.Aligner(victim.tokenizer, synonyms, 0, victim.max_length)

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.assets import ASSETS_ENV, AssetConfig, Resolver, Source, synonyms_file
-from bench.errors import AssetError, UnknownNameError
-from bench.models import resolve_model, spec_for
+from bench.core.assets import ASSETS_ENV, AssetConfig, Resolver, Source, synonyms_file
+from bench.core.errors import AssetError, UnknownNameError
+from bench.core.models import resolve_model, spec_for
 
 
 def _tree(root: Path) -> Path:

@@ -9,10 +9,10 @@ import pytest
 
 from attacks.addsent import (GENERIC, SUBJECTS, AddSent, AddSentSettings, Distractor, make_distractor,
                              split_sentences, violations)
-from bench.text import WORD_RE
-from attacks.toy import LexiconVictim
-from bench.assets import AssetConfig
-from bench.data import Example
+from bench.core.text import WORD_RE
+from lexicon_victim import LexiconVictim
+from bench.core.assets import AssetConfig
+from bench.core.data import Example
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_pairs_get_the_distractor_in_the_premise(recipe):
 def test_an_example_without_an_admissible_distractor_is_unattackable(recipe):
     """No distractor passes the NLI guard for this hypothesis: the example is not attacked (its own status), counts
     as robust in the paper's metric and is left out of the accuracy over attackable examples."""
-    from bench.metrics import attack_metrics
+    from bench.core.metrics import attack_metrics
 
     victim = LexiconVictim({"guitar": [0.0, 0.0, 1.0]}, [0.0, 0.0, 0.0], field=0)  # class 2 from the premise
     premise, hypothesis = "A man in a red shirt plays a guitar on a stage.", "Someone is playing music."

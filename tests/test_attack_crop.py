@@ -7,18 +7,18 @@ import time
 
 import pytest
 
-from bench.crop import crop_for_attack
-from bench.text import Words
-from bench.data import Example
+from bench.core.crop import crop_for_attack
+from bench.core.text import Words
+from bench.core.data import Example
 
 
 @pytest.fixture(scope="module")
 def victim64(shared):
     """all-MiniLM-L6-v2 with a fresh (seeded) head under max_length 64: enough to compare two searches."""
-    from bench.assets import AssetConfig
-    from bench.classifier import load_pretrained
-    from bench.models import resolve_model
-    from bench.victim import Victim
+    from bench.core.assets import AssetConfig
+    from bench.core.classifier import load_pretrained
+    from bench.core.models import resolve_model
+    from bench.core.victim import Victim
 
     model_dir = resolve_model("minilm-l6", AssetConfig(shared, offline=True)).value
     model, tokenizer = load_pretrained(model_dir, 2, "mean", 0)
@@ -69,7 +69,7 @@ def test_pwws_on_a_long_text_equals_pwws_through_the_prefix(victim64, review_wor
 
 def test_a_million_characters_finish_in_the_runner_path(victim64, review_words, assets):
     from attacks.pwws import PWWS, PWWSSettings
-    from bench.runner import long_text_crops
+    from bench.run.runner import long_text_crops
 
     text = " ".join(review_words)
     text = (text * (1 + 1_000_000 // len(text)))[:1_000_000]

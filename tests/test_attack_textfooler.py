@@ -7,12 +7,12 @@ import itertools
 import numpy as np
 import pytest
 
-from attacks.engine import attack_many
-from bench.synonyms import CounterFitted
+from attacks.engine.search import attack_many
+from bench.core.synonyms import CounterFitted
 from attacks.textfooler import (EmbeddingNeighbours, TextFooler, TextFoolerSettings, angular, pos_compatible,
                                 spacy_available, window_span)
-from attacks.toy import LexiconVictim
-from bench.data import Example
+from lexicon_victim import LexiconVictim
+from bench.core.data import Example
 
 VOCAB = ["".join(p) for p in itertools.product("bcdfghkm", "aeiou")][:40]
 
@@ -141,8 +141,8 @@ def test_pos_tags_words_in_context():
 def test_real_run_respects_the_similarity_threshold(victim, sst2_task, assets):
     """On a fine-tuned MiniLM, long SST-2 texts: a one-word adversarial text keeps the 15-word window's angular
     USE similarity ≥ 0.8408 (recomputed here from the texts), and the recipe records how it ran."""
-    from bench.similarity import available, embed
-    from bench.text import Words
+    from bench.core.similarity import available, embed
+    from bench.core.text import Words
 
     if not available():
         pytest.skip("the sentence encoder is not installed")
@@ -173,7 +173,7 @@ def test_sentence_encoder_uses_the_runs_thread_count(monkeypatch):
     oversubscribes a small machine (benchmarks/bench_similarity.py)."""
     import torch
 
-    from bench import similarity
+    from bench.core import similarity
 
     before = torch.get_num_threads()
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "results" / "reference"
@@ -162,8 +162,8 @@ def test_corrupt_file_in_assets_does_not_fall_back_to_the_env_folder(shared, fol
 
 def test_absent_file_in_assets_is_looked_up_in_the_env_folder(shared, tmp_path, monkeypatch):
     """The documented order for *absent* sources stays: --assets, then $RIFT_BENCH_ASSETS."""
-    from bench.assets import AssetConfig
-    from bench.data import data_identity
+    from bench.core.assets import AssetConfig
+    from bench.core.data import data_identity
 
     monkeypatch.setenv("RIFT_BENCH_ASSETS", str(shared))
     assets = fake_assets(tmp_path / "assets", shared)
@@ -198,7 +198,7 @@ def _identity(train: str = "a" * 64, test: str = "b" * 64, rule: str = "train") 
     pytest.param({"train_split": "train", "identity": _identity()}, _identity(), False, id="record-from-this-data"),
 ])
 def test_a_record_from_other_data_is_run_again(stored, now, rerun, tmp_path):
-    from bench.runner import needs_run
+    from bench.run.runner import needs_run
 
     record, reference = _reference_record()
     record["data"] = {**record["data"], **stored}
@@ -214,8 +214,8 @@ def test_a_record_from_other_data_is_run_again(stored, now, rerun, tmp_path):
 
 
 def test_the_mismatch_names_where_each_changed_split_came_from_then_and_now():
-    from bench.data import data_mismatch
-    from bench.record import CellRecord
+    from bench.core.data import data_mismatch
+    from bench.core.record import CellRecord
 
     record, _ = _reference_record()
     record["data"]["identity"] = _identity(train="a" * 64, test="b" * 64)
@@ -251,7 +251,7 @@ def test_status_calls_a_record_from_other_data_stale(shared, tmp_path, capsys, m
 def test_a_record_whose_examples_are_unusable_is_corrupt_for_run_and_status(damage, shared, tmp_path, capsys):
     """Examples that are missing or disagree with their record (a line lost): `bench run` warns and leaves the cell
     alone unless --overwrite missing, which redoes it; `bench status` calls it corrupt, naming the file."""
-    from bench.runner import needs_run
+    from bench.run.runner import needs_run
 
     results = tmp_path / "results"
     shutil.copytree(REFERENCE / "records", results)
@@ -276,10 +276,10 @@ def test_a_record_whose_examples_are_unusable_is_corrupt_for_run_and_status(dama
 
 def test_committed_reference_record_matches_the_shared_data(shared):
     """The reference record predates data identities: it is accepted by its split rule (and regress reruns it)."""
-    from bench.assets import AssetConfig
-    from bench.data import data_identity
-    from bench.record import CellRecord
-    from bench.data import data_mismatch
+    from bench.core.assets import AssetConfig
+    from bench.core.data import data_identity
+    from bench.core.record import CellRecord
+    from bench.core.data import data_mismatch
 
     record, _ = _reference_record()
     assert data_mismatch(CellRecord.from_json(record), data_identity("sst2", AssetConfig(shared, offline=True))) == ""
@@ -357,12 +357,12 @@ def test_bad_options_are_one_line_exit_2_before_any_work(case, folders, tmp_path
 
 def test_read_only_results_folder_with_work_to_do(folders, capsys, monkeypatch):
     """Root ignores permission bits, so the folder is made read-only for the check by denying os.access."""
-    import bench.checks
+    import bench.core.checks
 
     results, cache = folders
-    real_access = bench.checks.os.access
+    real_access = bench.core.checks.os.access
     under = lambda p: Path(p) == results or results in Path(p).parents  # noqa: E731
-    monkeypatch.setattr(bench.checks.os, "access", lambda p, mode: False if under(p) and mode & 2 else real_access(p, mode))
+    monkeypatch.setattr(bench.core.checks.os, "access", lambda p, mode: False if under(p) and mode & 2 else real_access(p, mode))
     before = snapshot(results, cache)
     assert main(["run", *TINY, "--results", str(results), "--cache", str(cache)]) == 2
     cell_folder = results / "sst2" / "minilm-l6" / "standard" / "pwws"
@@ -375,8 +375,8 @@ def test_read_only_results_folder_with_work_to_do(folders, capsys, monkeypatch):
 
 
 def test_unreachable_ray_host_fails_within_the_timeout():
-    from bench.checks import check_ray_address
-    from bench.errors import ConfigError
+    from bench.run.checks import check_ray_address
+    from bench.core.errors import ConfigError
 
     started = time.monotonic()
     with pytest.raises(ConfigError, match="no Ray cluster answers there"):
@@ -409,7 +409,7 @@ def test_bad_tolerances_fail_before_the_run(text, expected, tmp_path, capsys, mo
     def forbidden(*args, **kwargs):
         raise AssertionError("the grid ran")
 
-    monkeypatch.setattr("bench.regress.run_grid", forbidden)
+    monkeypatch.setattr("bench.run.regress.run_grid", forbidden)
     ref = _reference(tmp_path, text)
     before = snapshot(ref)
     assert main(["regress", "--reference", str(ref)]) == 2
@@ -421,7 +421,7 @@ def test_regress_options_checked_before_the_run(tmp_path, capsys, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the grid ran")
 
-    monkeypatch.setattr("bench.regress.run_grid", forbidden)
+    monkeypatch.setattr("bench.run.regress.run_grid", forbidden)
     assert main(["regress", "--reference", str(REFERENCE), "--device", "tpu"]) == 2
     one_error_line(capsys.readouterr().err, "--device must be auto, cpu")
     assert main(["regress", "--reference", str(REFERENCE), "--results", str(_file(tmp_path))]) == 2
@@ -429,8 +429,8 @@ def test_regress_options_checked_before_the_run(tmp_path, capsys, monkeypatch):
 
 
 def test_tolerances_without_reference_records_must_name_cell_metrics(tmp_path):
-    from bench.regress import Tolerance, check_tolerance_metrics
-    from bench.errors import ConfigError
+    from bench.run.regress import Tolerance, check_tolerance_metrics
+    from bench.core.errors import ConfigError
 
     check_tolerance_metrics({"metrics.accuracy_under_attack": Tolerance(0.1),
                              "training.selected_dev_accuracy": Tolerance(0.1)}, [], tmp_path)
@@ -444,11 +444,11 @@ def test_tolerances_without_reference_records_must_name_cell_metrics(tmp_path):
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory):
     """all-MiniLM-L6-v2 with a fresh head, no training: enough to save, corrupt and load cache entries."""
-    from bench.assets import AssetConfig
-    from bench.classifier import load_pretrained
-    from bench.config import Scale
-    from bench.models import fingerprint, resolve_model
-    from bench.train import TrainedModel, TrainSpec
+    from bench.core.assets import AssetConfig
+    from bench.core.classifier import load_pretrained
+    from bench.core.config import Scale
+    from bench.core.models import fingerprint, resolve_model
+    from bench.core.train import TrainedModel, TrainSpec
 
     assets = AssetConfig.from_env(offline=True)
     model_dir = resolve_model("minilm-l6", assets).value
@@ -479,7 +479,7 @@ CACHE_CASES = {
 
 @pytest.mark.parametrize("case", list(CACHE_CASES))
 def test_a_bad_cache_entry_is_named_moved_aside_and_never_used(case, untrained, tmp_path):
-    from bench.train import ModelCache
+    from bench.core.train import ModelCache
 
     spec, model_dir, trained = untrained
     said: list[str] = []
@@ -500,7 +500,7 @@ def test_orphaned_temporary_folders_are_removed_on_the_next_run(untrained, tmp_p
     import socket
     import subprocess
 
-    from bench.train import ModelCache
+    from bench.core.train import ModelCache
 
     root = tmp_path / "models"
     dead = subprocess.Popen(["true"])
@@ -539,7 +539,7 @@ CHECKPOINT_CASES = {
 
 @pytest.mark.parametrize("case", list(CHECKPOINT_CASES))
 def test_a_checkpoint_line_that_is_not_a_row_is_dropped_with_what_follows(case, tmp_path):
-    from bench.checkpoint import ExampleCheckpoint
+    from bench.core.checkpoint import ExampleCheckpoint
 
     line, expected = CHECKPOINT_CASES[case]
     path = tmp_path / "c.partial.jsonl"
@@ -560,7 +560,7 @@ def test_a_checkpoint_line_that_is_not_a_row_is_dropped_with_what_follows(case, 
     pytest.param('{"cell_id": "cell", "data": {"d": 2}}', "made from other data", id="header-other-data"),
 ])
 def test_a_checkpoint_with_a_foreign_header_is_discarded(header, expected, tmp_path):
-    from bench.checkpoint import ExampleCheckpoint
+    from bench.core.checkpoint import ExampleCheckpoint
 
     path = tmp_path / "c.partial.jsonl"
     path.write_text(header + "\n" + json.dumps(_row("a")) + "\n")
@@ -585,10 +585,10 @@ def test_a_diverging_loss_stops_training_and_nothing_is_kept(folders, capsys):
 def test_a_nan_loss_from_a_method_stops_at_its_first_step(sst2_task, minilm_dir):
     import torch
 
-    from bench.config import Scale
-    from bench.models import fingerprint
-    from bench.train import TrainSpec, fine_tune
-    from bench.method import NoHparams
+    from bench.core.config import Scale
+    from bench.core.models import fingerprint
+    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.method import NoHparams
     from methods.standard import Standard
 
     class Broken(Standard):
@@ -604,7 +604,7 @@ def test_a_nan_loss_from_a_method_stops_at_its_first_step(sst2_task, minilm_dir)
 
 def test_overwrite_always_never_resumes_a_checkpoint(folders, capsys):
     """A finished cell's checkpoint planted with a wrong row: --overwrite always starts afresh."""
-    from bench.store import load_records
+    from bench.core.store import load_records
 
     results, cache = folders
     argv = ["run", *TINY, "--results", str(results), "--cache", str(cache)]

@@ -64,7 +64,7 @@ def test_every_query_budget_counts_distinct_texts(victim, sst2_task, assets):
     record's ``queries`` counts the same texts, plus the final prediction)."""
     import dataclasses
 
-    from bench.registry import ATTACKS
+    from bench.core.registry import ATTACKS
 
     examples = sst2_task.test[:3]
     for entry in ATTACKS.entries():
@@ -116,7 +116,7 @@ def test_attack_that_does_not_fit_the_task(capsys, tmp_path, monkeypatch):
 def test_the_headline_command_line_parses():
     """`bench run --methods all --attacks genetic,pwws` (README, DEVELOPERS.md): comma lists like space lists."""
     from bench.cli import _cells_from_args, build_parser
-    from bench.registry import METHODS
+    from bench.core.registry import METHODS
 
     comma = _cell_list(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic,pwws"]))
     spaced = _cell_list(build_parser().parse_args(["run", "--methods", "all", "--attacks", "genetic", "pwws"]))
@@ -138,7 +138,7 @@ def _cell_list(args):
 
 
 def test_paper_scale_resolves_the_official_protocol_per_dataset():
-    from bench.grid import Cell, resolve_cell
+    from bench.run.grid import Cell, resolve_cell
 
     snli = resolve_cell(Cell("snli", "minilm-l6", "rift", 0, "pwws", "paper"))
     imdb = resolve_cell(Cell("imdb", "minilm-l6", "rift", 0, "pwws", "paper"))
@@ -156,7 +156,7 @@ def test_paper_scale_resolves_the_official_protocol_per_dataset():
 def test_a_grid_file_may_unite_several_grids(tmp_path):
     """A YAML list of grids: e.g. one attack on fewer test examples, sharing the models (one model group)."""
     from bench.cli import _cells_from_args, build_parser
-    from bench.executors import plan_groups
+    from bench.run.executors import plan_groups
 
     grid = tmp_path / "grid.yaml"
     grid.write_text("- {methods: [standard, adv-base], attacks: 'pwws,deepwordbug', seeds: [0], set: [n_test=50]}\n"

@@ -2,10 +2,10 @@ from collections import Counter
 
 import pytest
 
-from bench.assets import AssetConfig
-from bench.data import DataSizes, Example, load_split, prepare_task, read_jsonl_examples, stratified_sample
-from bench.errors import BenchError
-from bench.registry import DATASETS
+from bench.core.assets import AssetConfig
+from bench.core.data import DataSizes, Example, load_split, prepare_task, read_jsonl_examples, stratified_sample
+from bench.core.errors import BenchError
+from bench.core.registry import DATASETS
 
 
 def _examples(counts: dict[int, int]) -> list[Example]:

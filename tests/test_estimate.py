@@ -8,9 +8,9 @@ from statistics import median
 
 import pytest
 
-from bench.estimate import estimate
-from bench.grid import expand_grid, resolve_cells, train_group_of
-from bench.store import load_records
+from bench.run.estimate import estimate
+from bench.run.grid import expand_grid, resolve_cells, train_group_of
+from bench.core.store import load_records
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "records"
 METHODS = ["standard", "adv-base", "rift"]
@@ -82,7 +82,7 @@ STUDY_ORDER = ["pwws", "genetic", "pwws-wordnet", "deepwordbug", "addsent"]  # t
 def test_the_first_eta_of_a_new_one_model_grid_is_within_2x(dataset, method):
     """On recorded timings (the study's seed-0 cells): after the first cell of a one-model, five-attack grid (its
     training and PWWS), the estimate of the four attacks left is within 2× of what they took."""
-    from bench.grid import Cell, resolve_cell
+    from bench.run.grid import Cell, resolve_cell
 
     loaded, _ = load_records(STUDY)
     group = sorted((r for r in loaded if (r.cell.dataset, r.cell.method, r.cell.seed) == (dataset, method, 0)),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import load_records, read_jsonl
+from bench.core.store import load_records, read_jsonl
 
 TINY = ["--datasets", "sst2", "--models", "minilm-l6", "--methods", "standard", "--attacks", "pwws",
         "--seeds", "0", "--set", "n_train=32", "--set", "n_dev=8", "--set", "n_test=8", "--set", "epochs=1",
@@ -149,7 +149,7 @@ def test_pool_executor_runs_model_groups_on_two_workers(reference, tmp_path):
 def test_pool_shares_one_model_between_workers_and_survives_losing_one(reference, tmp_path):
     """One model, two attack cells, two workers: both cells run at once. A worker SIGKILLed mid-attack costs
     only its cell (noted as failed, examples checkpointed); a rerun resumes it."""
-    from bench.locks import read_owner
+    from bench.core.locks import read_owner
 
     results, cache = tmp_path / "results", reference[1]  # the model is cached: no training here
     longer = [*TWO_CELLS, "--set", "n_test=32"]
@@ -182,7 +182,7 @@ def _running(pid: int) -> bool:
 
 
 def test_pool_sigint_stops_every_worker_and_reports_what_was_running(reference, tmp_path):
-    from bench.locks import read_owner
+    from bench.core.locks import read_owner
 
     results, cache = tmp_path / "results", reference[1]
     longer = [*TWO_CELLS, "--set", "n_test=32"]

@@ -1,12 +1,13 @@
 """The import graph, read from the source (every import statement, lazy ones included; a package's
-``__init__`` aside): layers that point one way and no cycle.
+``__init__`` aside): layers that point one way and no cycle. The layers are folders:
 
-    orchestration   bench.grid, runner, executors, scheduler, status, estimate, checks' callers, cli, regress, report.*
-        ↓ (methods and attacks only through bench.registry)
-    methods/, attacks/
+    orchestration   bench/run/ (grid, runner, executors, scheduler, status, estimate, regress, run checks),
+                    bench/report/, bench/cli.py
+        ↓ (methods and attacks only through bench.core.registry)
+    plugins         methods/, attacks/
         ↓
-    core            every other bench module (registry, assets, data, models, victim, store, record, config,
-                    method, attack, ascc, train, …)
+    core            bench/core/ (registry, assets, data, models, victim, store, record, config, method, attack,
+                    ascc, train, …)
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("bench", "methods", "attacks")
-ORCHESTRATION = ("bench.grid", "bench.runner", "bench.executors", "bench.scheduler", "bench.status", "bench.estimate",
-                 "bench.cli", "bench.regress", "bench.report")
+#: the layers, by folder (a module's layer is that of the first prefix it starts with)
+LAYERS = {"bench.core": "core", "methods": "plugins", "attacks": "plugins",
+          "bench.run": "orchestration", "bench.report": "orchestration", "bench.cli": "orchestration"}
 
 
 def _modules() -> dict[str, Path]:
@@ -35,7 +37,7 @@ MODULES = _modules()
 
 
 def _target(name: str) -> str | None:
-    """The module an imported name lives in (``bench.grid.Cell`` → ``bench.grid``), None outside the project."""
+    """The module an imported name lives in (``bench.run.grid.Cell`` → ``bench.run.grid``), None outside the project."""
     while name and name not in MODULES:
         name = name.rpartition(".")[0]
     return name or None
@@ -88,14 +90,19 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def _layer(module: str) -> str:
-    if module.startswith(("methods", "attacks")):
-        return "plugins"
-    return "orchestration" if module.startswith(ORCHESTRATION) else "core"
+def _layer(module: str) -> str | None:
+    return next((layer for prefix, layer in LAYERS.items() if module == prefix or module.startswith(prefix + ".")),
+                None)
+
+
+def test_every_module_lives_in_a_layer_folder():
+    """bench/ holds only its layer folders and the CLI: a new module must choose its layer by where it is put."""
+    loose = [m for m in MODULES if m != "bench" and _layer(m) is None]
+    assert not loose, f"modules outside bench/core, bench/run, bench/report, bench/cli.py, methods/, attacks/: {loose}"
 
 
 def test_the_checker_sees_lazy_imports_and_cycles():
-    assert ("bench.registry", "") in [(t, "") for t, _ in imports("bench.grid")]
+    assert ("bench.core.registry", "") in [(t, "") for t, _ in imports("bench.run.grid")]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 

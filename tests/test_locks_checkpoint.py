@@ -4,8 +4,8 @@ import subprocess
 import sys
 import time
 
-from bench.checkpoint import ExampleCheckpoint
-from bench.locks import Claim, is_stale
+from bench.core.checkpoint import ExampleCheckpoint
+from bench.core.locks import Claim, is_stale
 
 
 def test_claim_is_exclusive_and_released(tmp_path):

@@ -5,7 +5,7 @@
 * each ascent step stays in the Frobenius ball and increases the adversarial loss;
 * InfoBERT's InfoNCE bound and its information-bottleneck term against direct loops;
 * InfoBERT with α = β = 0 is FreeLB bit for bit, and with α, β > 0 it is not;
-* one real training run of each method through ``bench.train.fine_tune``.
+* one real training run of each method through ``bench.core.train.fine_tune``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.classifier import Classifier
-from bench.data import DatasetSpec
-from bench.errors import ConfigError
-from bench.method import Batch, TrainContext
+from bench.core.classifier import Classifier
+from bench.core.data import DatasetSpec
+from bench.core.errors import ConfigError
+from bench.core.method import Batch, TrainContext
 from methods.freelb import FreeLB, FreeLBHparams, FreeLBPlus, FreeLBPlusHparams, ascent_step
 from methods.infobert import Critic, InfoBERT, InfoBERTHparams, anchored_positions, bottleneck
 
@@ -53,7 +53,7 @@ def _context() -> TrainContext:
 
 
 def _loop_gradient(method, model: Classifier, batch: Batch) -> dict[str, torch.Tensor]:
-    """What bench.train does with a method's loss: zero_grad after the call, one backward."""
+    """What bench.core.train does with a method's loss: zero_grad after the call, one backward."""
     loss, _ = method.loss(model, batch)
     model.zero_grad(set_to_none=True)
     for m in method.extra_modules():
@@ -224,11 +224,11 @@ def test_infobert_trains_its_critic_and_logs_its_terms():
 
 @pytest.mark.parametrize("method", ["freelb", "freelb++", "infobert"])
 def test_trains_through_the_loop(method, minilm_dir, sst2_task, assets):
-    from bench.config import Scale
-    from bench.data import TaskData
-    from bench.models import fingerprint
-    from bench.registry import METHODS
-    from bench.train import TrainSpec, fine_tune
+    from bench.core.config import Scale
+    from bench.core.data import TaskData
+    from bench.core.models import fingerprint
+    from bench.core.registry import METHODS
+    from bench.core.train import TrainSpec, fine_tune
 
     cls = METHODS.get(method)
     hp = dataclasses.replace(cls.Hparams(), adv_steps=2, selection="ascc" if method == "freelb" else "clean")
@@ -248,11 +248,11 @@ def test_trains_through_the_loop(method, minilm_dir, sst2_task, assets):
 def test_without_a_perturbation_freelb_trains_exactly_as_standard(minilm_dir, sst2_task, assets):
     """K = 1 and no random start: FreeLB's loss is the clean CE, so through the real loop (carrier, clipping,
     AdamW, dropout) it must give the standard model bit for bit."""
-    from bench.config import Scale
-    from bench.data import TaskData
-    from bench.models import fingerprint
-    from bench.train import TrainSpec, fine_tune
-    from bench.method import NoHparams
+    from bench.core.config import Scale
+    from bench.core.data import TaskData
+    from bench.core.models import fingerprint
+    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.method import NoHparams
     from methods.standard import Standard
 
     task = TaskData(sst2_task.spec, sst2_task.train[:16], sst2_task.dev[:6], sst2_task.test[:2])

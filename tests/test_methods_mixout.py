@@ -58,7 +58,7 @@ def test_gradient_flows_to_the_kept_columns_only():
 
 
 def test_apply_mixout_on_the_real_encoder(minilm_dir):
-    from bench.classifier import load_pretrained
+    from bench.core.classifier import load_pretrained
 
     model, tok = load_pretrained(minilm_dir, 2, "mean", 0)
     n_linear = sum(type(m) is nn.Linear for m in model.encoder.modules())

@@ -91,9 +91,9 @@ def test_projection_scales_the_paper_widths():
 # ---- α = 0 reproduces Adv-Base through the real training loop ----
 
 def _spec(minilm_dir, method: str, hparams: dict):
-    from bench.config import Scale
-    from bench.models import fingerprint
-    from bench.train import TrainSpec
+    from bench.core.config import Scale
+    from bench.core.models import fingerprint
+    from bench.core.train import TrainSpec
 
     scale = Scale(n_train=16, n_dev=8, n_test=4, epochs=1, batch_size=8, lr=1e-4, log_every=1)
     return TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", method, hparams, 0, scale, 32, {})
@@ -101,14 +101,14 @@ def _spec(minilm_dir, method: str, hparams: dict):
 
 @pytest.fixture(scope="module")
 def tiny_task(sst2_task):
-    from bench.data import TaskData
+    from bench.core.data import TaskData
 
     train = [ex for y in (0, 1) for ex in [e for e in sst2_task.train if e.label == y][:8]]  # 2 balanced batches
     return TaskData(sst2_task.spec, train, sst2_task.dev[:8], sst2_task.test[:4])
 
 
 def _train(minilm_dir, task, assets, method_cls, **hparams):
-    from bench.train import fine_tune
+    from bench.core.train import fine_tune
 
     hp = method_cls.Hparams(ascc_steps=2, **hparams)
     spec = _spec(minilm_dir, "x", dataclasses.asdict(hp))
@@ -134,9 +134,9 @@ def test_rift_with_alpha_zero_reproduces_adv_base(minilm_dir, tiny_task, assets)
 
 
 def test_alpha_and_beta_defaults_follow_the_task(minilm_dir, sst2_task, assets):
-    from bench.classifier import load_pretrained
-    from bench.data import DatasetSpec
-    from bench.method import TrainContext
+    from bench.core.classifier import load_pretrained
+    from bench.core.data import DatasetSpec
+    from bench.core.method import TrainContext
     from methods.rift import RIFT, RIFTHparams
 
     model, tok = load_pretrained(minilm_dir, 3, "mean", 0)

@@ -12,7 +12,7 @@ TINY = ["--set", "n_train=16", "--set", "n_dev=8", "--set", "n_test=3", "--set",
 
 def _records(folder):
     """The result records under ``folder`` (not the model cache's logs and manifests, which may live below it)."""
-    from bench.store import load_records
+    from bench.core.store import load_records
 
     return {r.config.method: r.to_json() for r in load_records(folder)[0]}
 

@@ -5,9 +5,9 @@ import dataclasses
 
 import pytest
 
-from bench.config import SCALES, Scale
-from bench.grid import Cell, resolve_cell
-from bench.registry import ATTACKS, METHODS
+from bench.core.config import SCALES, Scale
+from bench.run.grid import Cell, resolve_cell
+from bench.core.registry import ATTACKS, METHODS
 from bench.report.paper import load_paper, protocol_differences
 
 PAPER_METHODS = ["standard", "adv-base", "adv-ptwd", "adv-mixout", "rift", "rift-ist"]

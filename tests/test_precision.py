@@ -9,8 +9,8 @@ import dataclasses
 import pytest
 import torch
 
-from bench import precision
-from bench.errors import ConfigError
+from bench.core import precision
+from bench.core.errors import ConfigError
 
 CPU = torch.device("cpu")
 
@@ -38,8 +38,8 @@ def test_the_cli_refuses_fp16_on_a_cpu_with_one_line(tmp_path, capsys):
 
 
 def test_the_setting_is_recorded_and_keyed_apart():
-    from bench.config import identity_config, training_settings
-    from bench.grid import Cell, resolve_cell
+    from bench.core.config import identity_config, training_settings
+    from bench.run.grid import Cell, resolve_cell
 
     base = ("sst2", "minilm-l6", "standard", 0, "pwws", "smoke")
     plain, bf16 = resolve_cell(Cell(*base)), resolve_cell(Cell(*base, overrides=(("precision", "bf16"),)))
@@ -69,10 +69,10 @@ def test_training_and_the_victim_run_under_autocast_with_fp32_weights_and_losses
     """One step on 16 sentences: every forward pass of training (ASCC's inner steps included), of the dev
     selection and of the victim runs under autocast to the precision's dtype; the weights stay fp32 and the logits
     the losses see are fp32; fp16 scales the loss."""
-    from bench.config import Scale
-    from bench.registry import METHODS
-    from bench.train import TrainSpec, fine_tune
-    from bench.victim import Victim
+    from bench.core.config import Scale
+    from bench.core.registry import METHODS
+    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.victim import Victim
 
     monkeypatch.setattr(precision, "unsupported", lambda p, d: "")  # the CPU stand-in for a capable device
     entered = _spy_autocast(monkeypatch)
@@ -101,8 +101,8 @@ def test_training_and_the_victim_run_under_autocast_with_fp32_weights_and_losses
 
 def test_fp32_enters_no_autocast(sst2_task, minilm_dir, monkeypatch):
     """The default path is the one every committed record ran: no autocast anywhere."""
-    from bench.classifier import load_pretrained
-    from bench.victim import Victim
+    from bench.core.classifier import load_pretrained
+    from bench.core.victim import Victim
 
     entered = _spy_autocast(monkeypatch)
     model, tokenizer = load_pretrained(minilm_dir, 2, "mean", 0)
@@ -113,10 +113,10 @@ def test_fp32_enters_no_autocast(sst2_task, minilm_dir, monkeypatch):
 def test_the_ascc_search_runs_under_autocast_with_fp32_hull_weights(sst2_task, minilm_dir, assets, monkeypatch):
     """ASCC's inner steps (adversarial training and the ``ascc`` attack) run under the victim's autocast; the hull
     weights it optimises stay fp32."""
-    from bench import ascc
-    from bench.classifier import load_pretrained
-    from bench.synonyms import counterfitted
-    from bench.victim import Victim
+    from bench.core import ascc
+    from bench.core.classifier import load_pretrained
+    from bench.core.synonyms import counterfitted
+    from bench.core.victim import Victim
 
     entered = _spy_autocast(monkeypatch)
     model, tokenizer = load_pretrained(minilm_dir, 2, "mean", 0)

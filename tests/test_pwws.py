@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attacks.pwws import PWWS, PWWSSettings
-from bench.synonyms import counterfitted
+from bench.core.synonyms import counterfitted
 
 
 def _prob(model, tokenizer, text):
@@ -105,14 +105,14 @@ def test_query_budget_is_respected(victim, sst2_task, assets):
 
 
 def test_negative_budget_is_refused():
-    from bench.errors import ConfigError
+    from bench.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         PWWSSettings(query_budget=-1).validate()
 
 
 def test_pwws_batched_across_examples_equals_one_by_one(victim, sst2_task, assets):
-    from attacks.engine import attack_many
+    from attacks.engine.search import attack_many
 
     attack = PWWS(PWWSSettings(), assets)
     examples = sst2_task.test[:8]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.record import CellRecord, CorruptRecord, ExampleLine, SECTIONS, schema_markdown
-from bench.store import examples_path, iter_record_files, load_record, load_records
+from bench.core.record import CellRecord, CorruptRecord, ExampleLine, SECTIONS, schema_markdown
+from bench.core.store import examples_path, iter_record_files, load_record, load_records
 
 REPO = Path(__file__).resolve().parent.parent
 # the reference records and every study's runs (results/study/runs, and earlier attempts kept beside it)
@@ -17,7 +17,7 @@ RECORD_FILES = [path for folder in COMMITTED for path in iter_record_files(folde
 
 
 def _as_written(obj) -> str:
-    """The bytes ``bench.store.atomic_write_json`` writes for ``obj``."""
+    """The bytes ``bench.core.store.atomic_write_json`` writes for ``obj``."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -52,17 +52,17 @@ def test_committed_examples_round_trip(path):
 def test_todays_code_names_the_same_cell_and_model(path):
     """Resolving the record's cell gives its config and id, and the model-cache key of today's code is its
     ``train_key``: old and new records of one cell are comparable, and cached models are found again."""
-    from bench.assets import AssetConfig
-    from bench.config import with_implicit
-    from bench.grid import Cell, resolve_cell
-    from bench.models import fingerprint, resolve_model, spec_for
-    from bench.train import TrainSpec
+    from bench.core.assets import AssetConfig
+    from bench.core.config import with_implicit
+    from bench.run.grid import Cell, resolve_cell
+    from bench.core.models import fingerprint, resolve_model, spec_for
+    from bench.core.train import TrainSpec
 
     record = load_record(path)
     c = record.cell
     rc = resolve_cell(Cell(c.dataset, c.model, c.method, c.seed, c.attack, c.scale,
                            tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in c.overrides)))
-    # settings added since the record was written read as the value it ran with (bench.config.LATER_SETTINGS)
+    # settings added since the record was written read as the value it ran with (bench.core.config.LATER_SETTINGS)
     assert json.loads(json.dumps(rc.config)) == with_implicit(record.config.to_json()) and rc.cell_id == record.cell_id
     source = resolve_model(c.model, AssetConfig.from_env())
     if fingerprint(source.value) != record.model.fingerprint:

@@ -1,7 +1,7 @@
 import pytest
 
-from bench.errors import UnknownNameError
-from bench.registry import ATTACKS, DATASETS, METHODS, MODELS, Registry
+from bench.core.errors import UnknownNameError
+from bench.core.registry import ATTACKS, DATASETS, METHODS, MODELS, Registry
 
 
 def test_register_get_and_describe():

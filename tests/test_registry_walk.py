@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.registry import ATTACKS, METHODS
+from bench.core.registry import ATTACKS, METHODS
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "docs" / "examples"
@@ -47,17 +47,17 @@ def _tiny(values: dict, cls: type) -> object:
 
 @pytest.fixture(scope="module")
 def micro_task(assets):
-    from bench.data import DataSizes, prepare_task
+    from bench.core.data import DataSizes, prepare_task
 
     return prepare_task("sst2", DataSizes(n_train=8, n_dev=4, n_test=2, data_seed=0), assets)
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_registered_method_trains(name, micro_task, minilm_dir, assets):
-    from bench.config import Scale
-    from bench.models import fingerprint
-    from bench.registry import DATASETS
-    from bench.train import TrainSpec, fine_tune
+    from bench.core.config import Scale
+    from bench.core.models import fingerprint
+    from bench.core.registry import DATASETS
+    from bench.core.train import TrainSpec, fine_tune
 
     cls = METHODS.get(name)
     hparams = _tiny({"ascc_steps": 1, "adv_steps": 2}, cls.Hparams)
@@ -73,7 +73,7 @@ def test_every_registered_method_trains(name, micro_task, minilm_dir, assets):
 
 @pytest.mark.parametrize("name", ATTACKS.names())
 def test_every_registered_attack_runs_on_a_real_victim(name, victim, sst2_task, assets):
-    from bench.record import ExampleLine
+    from bench.core.record import ExampleLine
 
     cls = ATTACKS.get(name)
     settings = _tiny({"query_budget": 40, "steps": 2, "pop_size": 4, "generations": 2, "max_candidates": 4},

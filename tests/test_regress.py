@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.errors import ConfigError
-from bench.regress import (GRID_FILE, RECORDS_DIR, TOLERANCE_FILE, Tolerance, compare, format_report, grid_cells,
+from bench.core.errors import ConfigError
+from bench.run.regress import (GRID_FILE, RECORDS_DIR, TOLERANCE_FILE, Tolerance, compare, format_report, grid_cells,
                            load_tolerances, update_reference)
-from bench.store import CellRecord, atomic_write_json, examples_path, load_records, record_path, write_record
+from bench.core.store import CellRecord, atomic_write_json, examples_path, load_records, record_path, write_record
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "results" / "reference"
@@ -49,7 +49,7 @@ def test_committed_tolerances():
     tolerances = load_tolerances(REFERENCE / TOLERANCE_FILE)
     assert tolerances["metrics.accuracy_under_attack"].better == "higher"
     assert tolerances["metrics.n_examples"] == Tolerance(0.0, 0.0, None)
-    from bench.regress import metric_value
+    from bench.run.regress import metric_value
 
     records = _reference_records()
     for m in tolerances:  # every tolerance names a value of some reference record (a term: of the methods with it)
@@ -211,7 +211,7 @@ def test_broken_method_loss_fails(tiny_reference, monkeypatch, capsys):
 def test_weakened_attack_search_fails(tiny_reference, monkeypatch, capsys):
     """PWWS restricted to one synonym per word finds fewer adversarial examples: the numbers move, and it fails."""
     import attacks.pwws
-    from bench.synonyms import CounterFitted, counterfitted
+    from bench.core.synonyms import CounterFitted, counterfitted
 
     def one_neighbour(config):
         full = counterfitted(config)
@@ -238,7 +238,7 @@ def _one_cell_reference(tmp_path: Path, method: str, attack: str = "pwws") -> Pa
     ref.mkdir()
     (ref / GRID_FILE).write_text(yaml.safe_dump(grid))
     (record,) = [r for r in _reference_records() if r.cell.method == method and r.cell.attack == attack]
-    from bench.regress import metric_value
+    from bench.run.regress import metric_value
 
     tolerances = yaml.safe_load((REFERENCE / TOLERANCE_FILE).read_text())  # less the terms this method lacks
     (ref / TOLERANCE_FILE).write_text(yaml.safe_dump(
@@ -273,7 +273,7 @@ def test_adv_base_without_ascc_inner_steps_fails_regress(tmp_path, monkeypatch, 
     """The ASCC search returning its random start (no inner steps): the adversary is gone, and regress says so."""
     import dataclasses
 
-    from bench import ascc
+    from bench.core import ascc
 
     original = ascc.search
 

@@ -28,7 +28,7 @@ from bench.report.frame import records_frame, steps_frame
 from bench.report.paper import load_paper
 from bench.report.render import latex_escape, to_latex
 from bench.report.table import MISSING
-from bench.store import atomic_write_json, config_hash, examples_path, load_records, record_path, safe_name
+from bench.core.store import atomic_write_json, config_hash, examples_path, load_records, record_path, safe_name
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_ROOT = REPO / "results" / "reference" / "records"
@@ -344,7 +344,7 @@ def test_failed_cells_and_corrupt_files_are_reported_not_hidden(tmp_path):
 
 
 def test_missing_paper_data_is_a_clear_error(tmp_path, derived_results):
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     with pytest.raises(BenchError, match="paper's numbers are missing"):
         build_report(derived_results, compare="paper", paper_dir=tmp_path)

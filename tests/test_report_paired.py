@@ -101,7 +101,7 @@ def test_seed_variation_widens_the_interval():
 
 
 def example_line(uid: str, status: str) -> dict:
-    """A complete example line (the contract of bench.record.ExampleLine) with the given outcome."""
+    """A complete example line (the contract of bench.core.record.ExampleLine) with the given outcome."""
     flipped = status == "success"
     return {"uid": uid, "label": 1, "status": status, "original": "a fine film", "adversarial": "a fine movie",
             "original_pred": 0 if status == "skipped" else 1, "original_probs": [0.3, 0.7],

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.errors import ConfigError
-from bench.grid import expand_grid, parse_sweep, resolve_cell
-from bench.registry import METHODS, Entry
+from bench.core.errors import ConfigError
+from bench.run.grid import expand_grid, parse_sweep, resolve_cell
+from bench.core.registry import METHODS, Entry
 
 
 @pytest.fixture()

@@ -1,6 +1,6 @@
 """The pool's plan: which cell a free worker takes next."""
 
-from bench.scheduler import GroupScheduler
+from bench.run.scheduler import GroupScheduler
 
 
 def drain(plan: GroupScheduler, order: list[int]) -> list[tuple[int, str]]:
@@ -45,7 +45,7 @@ def test_a_lost_worker_gives_back_its_cell_without_rerunning_it():
 
 
 def test_ray_parts_keep_every_worker_busy():
-    from bench.executors import split_groups
+    from bench.run.executors import split_groups
 
     assert split_groups([["a1", "a2", "a3"], ["b1"]], 2) == [["a1", "a2", "a3"], ["b1"]]
     assert split_groups([["a1", "a2", "a3"]], 2) == [["a1", "a3"], ["a2"]]

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from bench.metrics import attack_metrics
-from bench.store import (CorruptRecord, SCHEMA_VERSION, atomic_write_json, atomic_write_text, config_hash,
+from bench.core.metrics import attack_metrics
+from bench.core.store import (CorruptRecord, SCHEMA_VERSION, atomic_write_json, atomic_write_text, config_hash,
                          load_record, load_records)
 
 
@@ -28,7 +28,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise Boom()
 
-    monkeypatch.setattr("bench.store.os.replace", failing_replace)
+    monkeypatch.setattr("bench.core.store.os.replace", failing_replace)
     with pytest.raises(Boom):
         atomic_write_text(path, "new")
     assert path.read_text() == "old"
@@ -99,7 +99,7 @@ def test_attack_metrics_undefined_values_are_none():
 
 
 def test_clean_margin_by_hand_with_three_classes():
-    from bench.metrics import clean_margin, median_clean_margin
+    from bench.core.metrics import clean_margin, median_clean_margin
 
     rows = [{"label": 2, "original_probs": [0.1, 0.3, 0.6], "status": "failed"},    # 0.6 − 0.3
             {"label": 0, "original_probs": [0.5, 0.1, 0.4], "status": "success"},   # 0.5 − 0.4
@@ -111,7 +111,7 @@ def test_clean_margin_by_hand_with_three_classes():
 
 
 def test_record_cache_rereads_only_new_or_changed_files(tmp_path, monkeypatch):
-    import bench.store as store
+    import bench.core.store as store
 
     reads = []
     real_load = store.load_record

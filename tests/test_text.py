@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from bench.text import Words, match_case, with_field
+from bench.core.text import Words, match_case, with_field
 
 
 def test_split_and_replace_keep_everything_between_words():

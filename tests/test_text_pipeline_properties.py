@@ -4,9 +4,9 @@ without an error, and the adversarial text differs from the original only where 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from attacks.pwws import PWWS, PWWSSettings
-from bench.text import Words
-from attacks.toy import LexiconVictim
-from bench.data import Example
+from bench.core.text import Words
+from lexicon_victim import LexiconVictim
+from bench.core.data import Example
 
 WORDS = ["good", "great", "bad", "awful", "movie", "film", "the", "a", "plot", "actors", "fine", "terrible"]
 word_or_noise = st.one_of(st.sampled_from(WORDS), st.text(min_size=1, max_size=6),

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ascc import Aligner
-from bench.data import Example
-from bench.synonyms import CounterFitted
-from bench.tokenization import WholeWordTokenizer, input_tokenizer
+from bench.core.ascc import Aligner
+from bench.core.data import Example
+from bench.core.synonyms import CounterFitted
+from bench.core.tokenization import WholeWordTokenizer, input_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_a_bpe_vocabulary_keeps_each_words_first_piece(bpe):
 def test_input_tokenizer_modes(bert):
     assert input_tokenizer(bert, "subword") is bert
     assert isinstance(input_tokenizer(bert, "whole-word"), WholeWordTokenizer)
-    from bench.errors import ConfigError
+    from bench.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="whole-word"):
         input_tokenizer(bert, "wholeword")
@@ -223,7 +223,7 @@ def outside_hull(aligner: Aligner, original: str, texts: list[str], unk: str | N
     """The texts whose model input leaves the ASCC hull of ``original``: a different length, or a position whose id
     is not among that position's candidates. With ``unk``, PWWS's saliency probes (one word replaced by the unknown
     token's text, the paper's algorithm, not a substitution) are left out."""
-    from bench.text import Words
+    from bench.core.text import Words
 
     alignment = aligner.align([Example("o", original, 0)])
     ids0 = alignment.encoding["input_ids"][0].tolist()
@@ -242,9 +242,9 @@ def outside_hull(aligner: Aligner, original: str, texts: list[str], unk: str | N
 
 @pytest.fixture(scope="module")
 def coverage_setup(minilm_dir, assets, sst2_task):
-    from bench.classifier import load_pretrained
-    from bench.synonyms import counterfitted
-    from bench.victim import Victim
+    from bench.core.classifier import load_pretrained
+    from bench.core.synonyms import counterfitted
+    from bench.core.victim import Victim
 
     model, tokenizer = load_pretrained(minilm_dir, 2, "mean", 0, tokenizer="whole-word")
     victim = Victim(model, tokenizer, max_length=64, batch_size=32)
@@ -288,9 +288,9 @@ def test_whole_word_genetic_never_leaves_the_hull(coverage_setup, assets):
 def test_the_hull_check_fails_under_subword_input(minilm_dir, assets, sst2_task):
     """The same check on the subword tokenizer finds PWWS queries outside its hull (so the check can fail)."""
     from attacks.pwws import PWWS, PWWSSettings
-    from bench.classifier import load_pretrained
-    from bench.synonyms import counterfitted
-    from bench.victim import Victim
+    from bench.core.classifier import load_pretrained
+    from bench.core.synonyms import counterfitted
+    from bench.core.victim import Victim
 
     model, tokenizer = load_pretrained(minilm_dir, 2, "mean", 0)
     victim = Victim(model, tokenizer, max_length=64, batch_size=32)
@@ -307,9 +307,9 @@ def test_the_hull_check_fails_under_subword_input(minilm_dir, assets, sst2_task)
 def test_hull_restricted_pwws_stays_in_the_subword_hull(minilm_dir, assets, sst2_task):
     """``attack.substitutions=hull``: only the in-vocabulary → in-vocabulary substitutions of the subword hull."""
     from attacks.pwws import PWWS, PWWSSettings
-    from bench.classifier import load_pretrained
-    from bench.synonyms import counterfitted
-    from bench.victim import Victim
+    from bench.core.classifier import load_pretrained
+    from bench.core.synonyms import counterfitted
+    from bench.core.victim import Victim
 
     model, tokenizer = load_pretrained(minilm_dir, 2, "mean", 0)
     victim = Victim(model, tokenizer, max_length=64, batch_size=32)
@@ -326,8 +326,8 @@ def test_hull_restricted_pwws_stays_in_the_subword_hull(minilm_dir, assets, sst2
 
 
 def test_the_setting_is_recorded_keyed_apart_and_paper_scale_uses_whole_words():
-    from bench.config import SCALES, identity_config, training_settings
-    from bench.grid import Cell, resolve_cell
+    from bench.core.config import SCALES, identity_config, training_settings
+    from bench.run.grid import Cell, resolve_cell
 
     base = Cell("sst2", "minilm-l6", "standard", 0, "pwws", "smoke")
     plain = resolve_cell(base)
@@ -342,7 +342,7 @@ def test_the_setting_is_recorded_keyed_apart_and_paper_scale_uses_whole_words():
     assert whole.cell_id != plain.cell_id and whole.train_group != plain.train_group
     assert training_settings(whole.scale)["tokenizer"] == "whole-word"
     assert SCALES["paper"].tokenizer == "whole-word"
-    from bench.errors import ConfigError
+    from bench.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="tokenizer must be one of subword, whole-word"):
         resolve_cell(Cell(*list(vars(base).values())[:6], overrides=(("tokenizer", "words"),)))

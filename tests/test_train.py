@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench.config import Scale
-from bench.models import fingerprint
-from bench.train import ModelCache, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
-from bench.data import Example
-from bench.victim import Victim
-from bench.method import NoHparams
+from bench.core.config import Scale
+from bench.core.models import fingerprint
+from bench.core.train import ModelCache, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
+from bench.core.data import Example
+from bench.core.victim import Victim
+from bench.core.method import NoHparams
 from methods.standard import Standard
 
 
@@ -36,7 +36,7 @@ def _spec(minilm_dir, seed):
 
 @pytest.fixture(scope="module")
 def small_task(sst2_task):
-    from bench.data import TaskData
+    from bench.core.data import TaskData
 
     return TaskData(sst2_task.spec, sst2_task.train[:48], sst2_task.dev[:16], sst2_task.test[:4])
 
@@ -91,7 +91,7 @@ def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(minilm_dir, tmp_pa
 
     from safetensors.torch import load_file, save_file
 
-    from bench.classifier import load_pretrained
+    from bench.core.classifier import load_pretrained
 
     half = tmp_path / "half"
     shutil.copytree(minilm_dir, half, ignore=shutil.ignore_patterns("model.safetensors"))
@@ -163,7 +163,7 @@ def test_linear_and_constant_schedules():
 
 
 def test_weight_decay_scope_heads_spares_the_encoder(minilm_dir):
-    from bench.classifier import load_pretrained
+    from bench.core.classifier import load_pretrained
 
     model, _ = load_pretrained(minilm_dir, 2, "mean", seed=0)
     extra = [torch.nn.Linear(4, 4)]
@@ -207,9 +207,9 @@ def test_loop_settings_reach_the_optimiser(small_task, minilm_dir, monkeypatch):
 def test_model_notes_by_hand():
     """Near chance: dev accuracy less than 5 points above the majority-class rate; near-constant: one class predicted
     for ≥ 95 % of the dev examples (what selecting by robust dev accuracy can keep)."""
-    from bench.config import SCALES
-    from bench.data import Example
-    from bench.train import model_notes
+    from bench.core.config import SCALES
+    from bench.core.data import Example
+    from bench.core.train import model_notes
 
     dev = [Example(str(i), "x", label) for i, label in enumerate([0] * 12 + [1] * 8)]  # majority rate 0.6
     scale = SCALES["smoke"]

@@ -9,11 +9,11 @@ import json
 import pytest
 import torch
 
-from bench.config import Scale
-from bench.models import fingerprint
-from bench.registry import METHODS
-from bench.train import ModelCache, TrainSpec, fine_tune, train_or_load
-import bench.train_checkpoint as checkpoint_module
+from bench.core.config import Scale
+from bench.core.models import fingerprint
+from bench.core.registry import METHODS
+from bench.core.train import ModelCache, TrainSpec, fine_tune, train_or_load
+import bench.core.train_checkpoint as checkpoint_module
 
 
 class Killed(Exception):
@@ -22,7 +22,7 @@ class Killed(Exception):
 
 @pytest.fixture(scope="module")
 def tiny_task(sst2_task):
-    from bench.data import TaskData
+    from bench.core.data import TaskData
 
     return TaskData(sst2_task.spec, sst2_task.train[:32], sst2_task.dev[:8], sst2_task.test[:2])
 

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from bench.victim import Victim
+from bench.core.victim import Victim
 
 
 def _direct_probs(model, tokenizer, x, max_length=64):

@@ -15,10 +15,10 @@ import pandas as pd
 
 from bench.report.labels import DATASET_NAMES, MODEL_NAMES, display
 from bench.report.tables import attack_display, method_display
-from bench.record import CellRecord
-from bench.store import read_example_lines
+from bench.core.record import CellRecord
+from bench.core.store import read_example_lines
 
-# The attacks' word definition (bench/text.py: runs of ASCII letters with inner apostrophes); a change's
+# The attacks' word definition (bench/core/text.py: runs of ASCII letters with inner apostrophes); a change's
 # "index" counts these words in the attacked field.
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 STATUS_ORDER = {"success": 0, "failed": 1, "unattackable": 2, "skipped": 3}
@@ -140,7 +140,7 @@ def example_html(row: dict, field_index: int, labels: tuple[str, ...] = ()) -> s
 
 def _dataset_labels(dataset: str) -> tuple[str, ...]:
     """The dataset's class names for display (empty for a dataset this installation does not know)."""
-    from bench.registry import DATASETS  # specs registered by bench.data, which imports no torch
+    from bench.core.registry import DATASETS  # specs registered by bench.core.data, which imports no torch
 
     return tuple(DATASETS.get(dataset).labels) if dataset in DATASETS else ()
 

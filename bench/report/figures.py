@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from bench.report.labels import DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, order_key, overrides_label, sort_names
 from bench.report.tables import attack_display, method_display, overrides_sort_key
-from bench.store import safe_name
+from bench.core.store import safe_name
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 LINESTYLES = ["-", "--", ":", "-."]
@@ -183,7 +183,7 @@ def save_figure(fig: Figure, out: Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.pdf`` and ``stem.png`` (without timestamps, so reruns give identical PDFs), each atomically."""
     import io
 
-    from bench.store import atomic_write_bytes
+    from bench.core.store import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     pdf, png = out / f"{stem}.pdf", out / f"{stem}.png"

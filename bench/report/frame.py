@@ -1,5 +1,5 @@
 """Result records → pandas frames (a row per cell; a row per logged training step), the input of every
-table and figure. Reads the typed records of :mod:`bench.record` (never imports torch)."""
+table and figure. Reads the typed records of :mod:`bench.core.record` (never imports torch)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.config import with_implicit
+from bench.core.config import with_implicit
 from bench.report.labels import split_cell_overrides, with_variant
-from bench.record import CellRecord, Training
-from bench.metrics import attack_metrics, median_clean_margin
-from bench.store import checked_examples, examples_path, load_records_with_paths
+from bench.core.record import CellRecord, Training
+from bench.core.metrics import attack_metrics, median_clean_margin
+from bench.core.store import checked_examples, examples_path, load_records_with_paths
 
 METRICS = ["clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_pct", "mean_queries",
            "seconds_per_example", "mean_similarity", "accuracy_under_attack_attackable"]
 COLUMNS = ["dataset", "model", "method", "attack", "seed", "scale", "train_split", "n_examples", *METRICS,
-           "median_clean_margin",  # from the examples file (bench.metrics.median_clean_margin), not the record
+           "median_clean_margin",  # from the examples file (bench.core.metrics.median_clean_margin), not the record
            "unattackable_share",  # examples the recipe could not attack / examples tested
            "rel_weight_distance", "cell_id",
            # labels that keep distinct configurations apart: the scale/method/attack plus their overrides

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from bench.registry import ATTACKS, METHODS, UNRANKED
+from bench.core.registry import ATTACKS, METHODS, UNRANKED
 
 
 def _table_order(registry) -> list:
@@ -81,7 +81,7 @@ def with_variant(base: str, overrides: Iterable[tuple[str, Any]], symbols: bool 
 
 
 def split_cell_overrides(overrides: Iterable[Iterable[Any]]) -> dict[str, list[tuple[str, Any]]]:
-    """A record's ``cell.overrides`` grouped as the grid groups them (:func:`bench.config.group_overrides`)."""
-    from bench.config import group_overrides
+    """A record's ``cell.overrides`` grouped as the grid groups them (:func:`bench.core.config.group_overrides`)."""
+    from bench.core.config import group_overrides
 
     return group_overrides(overrides, strict=False)

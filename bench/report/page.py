@@ -17,7 +17,7 @@ from bench.report.leaderboard import leaderboard, leaderboard_html, scale_html
 from bench.report.render import to_html
 from bench.report.table import Table
 from bench.report.tables import attack_display, method_display
-from bench.store import atomic_write_text, load_record
+from bench.core.store import atomic_write_text, load_record
 
 if TYPE_CHECKING:
     from bench.report.figures import FigureFile

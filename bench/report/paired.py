@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.store import read_example_lines
+from bench.core.store import read_example_lines
 
 Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided 5 %, 80 % power
 
@@ -198,7 +198,7 @@ def paired_tables(frame: pd.DataFrame, pairs: list[tuple[str, str]] = CLAIM_PAIR
     from bench.report.labels import (ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, attack_display, display,
                                      order_key, sort_names)
     from bench.report.table import Block, Cell, Table
-    from bench.store import safe_name
+    from bench.core.store import safe_name
 
     if frame.empty or "examples_path" not in frame:
         return []

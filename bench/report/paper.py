@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.report.labels import ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, display, sort_names
 from bench.report.table import MISSING, Block, Cell, Table, stat, text
-from bench.store import safe_name
+from bench.core.store import safe_name
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
 NUMBERS_FILE = "dong2021_accuracy_under_attack.csv"

@@ -16,7 +16,7 @@ from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, BEYOND_MARK, BE
                                  BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, attack_display, display,
                                  order_key, overrides_label, sort_names)
 from bench.report.table import Block, Cell, Table, bold_best, stat
-from bench.store import safe_name
+from bench.core.store import safe_name
 
 
 def method_display(method: str, overrides: Iterable[tuple[str, object]] = ()) -> str:
@@ -205,7 +205,7 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
 
 
 
-#: loss terms a method reports (bench.train's per-epoch means), in display order: (key, column, digits)
+#: loss terms a method reports (bench.core.train's per-epoch means), in display order: (key, column, digits)
 LOSS_TERMS = [("ce", "CE", 3), ("kl", "KL", 3), ("info_bound", "Î (nats)", 3), ("weight_distance", "‖θ−θ₀‖₂", 3)]
 
 

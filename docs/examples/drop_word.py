@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attacks.engine import EngineRecipe, Exhausted, Search
-from bench.attack import AttackContext, Outcome
-from bench.errors import ConfigError
-from bench.registry import ATTACKS
+from attacks.engine.search import EngineRecipe, Exhausted, Search
+from bench.core.attack import AttackContext, Outcome
+from bench.core.errors import ConfigError
+from bench.core.registry import ATTACKS
 
 
 @dataclass(frozen=True)

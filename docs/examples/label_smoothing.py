@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from bench.classifier import Classifier
-from bench.errors import ConfigError
-from bench.method import Batch, Method
-from bench.registry import METHODS
+from bench.core.classifier import Classifier
+from bench.core.errors import ConfigError
+from bench.core.method import Batch, Method
+from bench.core.registry import METHODS
 
 
 @dataclass(frozen=True)

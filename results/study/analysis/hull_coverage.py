@@ -2,7 +2,7 @@
 
 For each (method, dataset) with committed PWWS examples under results/study/runs: of the words PWWS changed in
 its successful attacks, the share that ASCC training could have perturbed (the word and its substitute are each
-one token of the model's tokenizer, the condition of `bench/ascc.py`'s alignment); the median clean margin
+one token of the model's tokenizer, the condition of `bench/core/ascc.py`'s alignment); the median clean margin
 p(y) − max over the other classes, over the attacked examples; and the mean number of
 words changed per success. Used in STUDY.md ("Why Adv-Base is not more robust under PWWS").
 
@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from transformers import AutoTokenizer
 
-    from bench.assets import AssetConfig
-    from bench.models import resolve_model
+    from bench.core.assets import AssetConfig
+    from bench.core.models import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model, AssetConfig.from_env()).value)
     single = lambda w: len(tokenizer(" " + w, add_special_tokens=False)["input_ids"]) == 1  # noqa: E731

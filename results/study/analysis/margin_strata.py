@@ -17,7 +17,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from bench.metrics import clean_margin
+from bench.core.metrics import clean_margin
 
 EDGES = (0.2, 0.5, 0.8)  # margin strata: [0, 0.2), [0.2, 0.5), [0.5, 0.8), [0.8, 1]
 

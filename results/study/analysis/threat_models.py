@@ -42,10 +42,10 @@ def _groups(runs: Path):
 def unknown_share(dataset: str, n: int = 500) -> float:
     """The share of the attacked field's words (letters) the whole-word input makes [UNK], on the study's test
     sample of the PWWS cells (500 examples)."""
-    from bench.assets import AssetConfig
-    from bench.classifier import load_tokenizer
-    from bench.data import DataSizes, prepare_task
-    from bench.models import resolve_model
+    from bench.core.assets import AssetConfig
+    from bench.core.classifier import load_tokenizer
+    from bench.core.data import DataSizes, prepare_task
+    from bench.core.models import resolve_model
 
     assets = AssetConfig.from_env()
     tokenizer = load_tokenizer(resolve_model("minilm-l6", assets).value, "whole-word")
