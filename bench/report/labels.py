@@ -3,14 +3,15 @@
 Methods and attacks are named by their registration (``display=…, rank=…, beyond_paper=…, ablation=…``), read
 from the source of ``methods/`` and ``attacks/`` without importing them (the report loads no torch). Names that
 no registration displays (runtime ones such as ``ta:*``, or records of methods removed since) display as
-themselves and sort after the known ones.
+themselves and sort after the known ones. Models and datasets are named by their registration too
+(:mod:`bench.core.models`, :mod:`bench.core.data`, imported: they load no torch).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-from bench.core.registry import ATTACKS, METHODS, UNRANKED
+from bench.core.registry import ATTACKS, DATASETS, METHODS, MODELS, UNRANKED
 
 
 def _table_order(registry) -> list:
@@ -23,9 +24,9 @@ _ATTACKS = _table_order(ATTACKS)
 
 METHOD_NAMES = {info.name: info.display for info in _METHODS}
 ATTACK_NAMES = {info.name: info.display for info in _ATTACKS}
-MODEL_NAMES = {"bert-base-uncased": "BERT-base", "roberta-base": "RoBERTa-base", "minilm-l6": "MiniLM-L6",
-               "mpnet-base": "MPNet-base"}
-DATASET_NAMES = {"imdb": "IMDB", "snli": "SNLI", "sst2": "SST-2", "mr": "MR", "ag_news": "AG News"}
+#: models and datasets by their registration (bench.core.models, bench.core.data: light modules, no torch)
+MODEL_NAMES = {entry.name: entry.display for entry in MODELS.entries()}
+DATASET_NAMES = {entry.name: entry.display for entry in DATASETS.entries()}
 #: symbols of hyperparameter names in labels (the names are the methods' ``Hparams`` fields)
 HPARAM_SYMBOLS = {"beta": "β", "alpha": "α", "gamma": "γ", "lam": "λ"}
 
@@ -33,6 +34,10 @@ HPARAM_SYMBOLS = {"beta": "β", "alpha": "α", "gamma": "γ", "lam": "λ"}
 BEYOND_PAPER_METHODS = tuple(info.name for info in _METHODS if info.beyond_paper)
 BEYOND_PAPER_ATTACKS = tuple(info.name for info in _ATTACKS if info.beyond_paper)
 BEYOND_MARK = "†"
+
+#: where each method or attack beyond the paper comes from, and the footnotes registrations ask for
+REFERENCES = {info.name: info.reference for info in (*_METHODS, *_ATTACKS) if info.reference}
+ATTACK_NOTES = {info.name: info.note for info in _ATTACKS if info.note}
 
 #: methods of the paper's Table 3 (the I(S;T|Y) vs I(S;T) ablation), kept out of the main tables
 ABLATION_METHODS = tuple(info.name for info in _METHODS if info.ablation)

@@ -12,9 +12,9 @@ from typing import Iterable
 
 import pandas as pd
 
-from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, BEYOND_MARK, BEYOND_PAPER_ATTACKS,
-                                 BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, attack_display, display,
-                                 order_key, overrides_label, sort_names)
+from bench.report.labels import (ABLATION_METHODS, ATTACK_NAMES, ATTACK_NOTES, BEYOND_MARK, BEYOND_PAPER_ATTACKS,
+                                 BEYOND_PAPER_METHODS, DATASET_NAMES, METHOD_NAMES, MODEL_NAMES, REFERENCES,
+                                 attack_display, display, order_key, overrides_label, sort_names)
 from bench.report.table import Block, Cell, Table, bold_best, stat
 from bench.core.store import safe_name
 
@@ -32,6 +32,12 @@ def _ordered(frame: pd.DataFrame, label: str, base: str, names: dict[str, str]) 
 
 def _beyond(name: str, beyond: tuple[str, ...], mark: bool) -> str:
     return BEYOND_MARK if mark and name in beyond else ""
+
+
+def _references(names: Iterable[str]) -> str:
+    """``FreeLB (Zhu et al. 2020); TextFooler (Jin et al. 2020)``: each name's display and its registered reference."""
+    shown = {**METHOD_NAMES, **ATTACK_NAMES}
+    return "; ".join(display(n, shown) + (f" ({REFERENCES[n]})" if n in REFERENCES else "") for n in names)
 
 
 def _method_rows(frame: pd.DataFrame, mark: bool = False) -> list[tuple[str, str]]:
@@ -102,8 +108,8 @@ def main_tables(frame: pd.DataFrame) -> list[Table]:
         rows = _method_rows(group, mark=True)
         blocks = [_accuracy_block(group[group["model"] == model], display(model, MODEL_NAMES), rows, attacks)
                   for model in sort_names(group["model"], MODEL_NAMES)]
-        beyond = sorted(set(group["method"]) & set(BEYOND_PAPER_METHODS)) + \
-            sorted(set(group["attack"]) & set(BEYOND_PAPER_ATTACKS))
+        beyond = sort_names(set(group["method"]) & set(BEYOND_PAPER_METHODS), METHOD_NAMES) + \
+            sort_names(set(group["attack"]) & set(BEYOND_PAPER_ATTACKS), ATTACK_NAMES)
         tables.append(Table(
             key=f"main-{safe_name(dataset)}-{safe_name(scale)}",
             title=f"Accuracy under attack (%) on {display(dataset, DATASET_NAMES)}, scale {scale}",
@@ -111,8 +117,7 @@ def main_tables(frame: pd.DataFrame) -> list[Table]:
                                  for a in attacks], blocks=blocks,
             notes=["Mean ± sample std over training seeds (n = number of seeds); best per column and model in bold; "
                    "— = not run.",
-                   *([f"{BEYOND_MARK} Beyond the paper (not in Dong et al. 2021): the defences the TextDefender "
-                      "benchmark (Li et al. 2021) found strongest and the TextFooler attack (Jin et al. 2020)."]
+                   *([f"{BEYOND_MARK} Beyond the paper (not in Dong et al. 2021): {_references(beyond)}."]
                      if beyond else []),
                    *_setting_notes(group)]))
     return tables
@@ -199,8 +204,8 @@ def secondary_tables(frame: pd.DataFrame) -> list[Table]:
                    "seconds: wall time per test example (machine-dependent)"
                    + ("; USE similarity: cosine of the universal-sentence-encoder embeddings of adversarial and "
                       "original text, over successful attacks." if "mean_similarity" in shown else ".")
-                   + (" AddSent inserts a sentence: its words perturbed are the inserted words as % of the "
-                      "original's words, which can exceed 100." if (group["attack"] == "addsent").any() else "")]))
+                   + "".join(f" {ATTACK_NOTES[name]}" for name in sort_names(group["attack"], ATTACK_NAMES)
+                             if name in ATTACK_NOTES)]))
     return tables
 
 

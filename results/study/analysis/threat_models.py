@@ -1,7 +1,7 @@
 """The study's paper claims under both threat models, side by side: subword input (the main grid, runs/) and whole
 words (whole-word/runs/, the paper code's input).
 
-For each claim (Adv-Base vs Standard; RIFT vs Adv-Base, Adv-PTWD and Adv-Mixout; I(S;T|Y) vs I(S;T)) and each of the
+For each claim (Adv-Base, Adv-PTWD and Adv-Mixout vs Standard; RIFT vs Adv-Base, Adv-PTWD and Adv-Mixout; I(S;T|Y) vs I(S;T)) and each of the
 paper's attacks on SST-2 and SNLI: the paired difference in accuracy under attack with its bootstrap and seed
 intervals (bench.report.paired, as the report computes them) under each threat model, on the seeds both threat
 models' cells have so far. Then the clean accuracy of each method under both, and how many of the test words the
@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-CLAIMS = [("adv-base", "standard"), ("rift", "adv-base"), ("rift", "adv-ptwd"), ("rift", "adv-mixout"),
+CLAIMS = [("adv-base", "standard"), ("adv-ptwd", "standard"), ("adv-mixout", "standard"), ("rift", "adv-base"),
+          ("rift", "adv-ptwd"), ("rift", "adv-mixout"),
           ("rift", "rift-ist")]
 ATTACKS = ["pwws", "genetic"]
 DATASETS = ["sst2", "snli"]
