@@ -42,7 +42,7 @@ from functools import lru_cache
 import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
-from attacks.engine.search import EngineRecipe, Exhausted, Search, example_seed
+from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search, example_seed
 from bench.core.text import WORD_RE, get_field, with_field
 from bench.core.registry import ATTACKS
 
@@ -80,22 +80,19 @@ _CLAUSE = re.compile(r"[,;:()]|\bbut\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class AddSentSettings:
+class AddSentSettings(LimitSettings):
     max_candidates: int = 48  # AddSent's query budget: distractor × position candidates scored per example
     subjects_per_source: int = 2  # distractor variants (different objects) per source sentence
     max_sources: int = 8  # source sentences used (those with the most antonym swaps first)
     antonyms: bool = True
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
-    time_limit_s: float = 0.0
 
     def validate(self) -> None:
         from bench.core.errors import ConfigError
 
+        super().validate()
         if self.max_candidates < 1 or self.subjects_per_source < 1 or self.max_sources < 1:
             raise ConfigError("attack.max_candidates, subjects_per_source and max_sources must be ≥ 1")
-        if self.query_budget < 0 or self.time_limit_s < 0:
-            raise ConfigError("attack.query_budget and attack.time_limit_s must be ≥ 0")
 
 
 class Lexicon:
@@ -345,7 +342,7 @@ class AddSent(EngineRecipe):
             return Outcome({}, stop.reason)
         k = int(np.argmin(probs[:, y]))
         first, position, d = found[k]
-        reason = "label flipped" if int(probs[k].argmax()) != y else "no distractor flips the label"
+        reason = "label flipped" if ctx.flipped(probs[k]) else "no distractor flips the label"
         change = {"inserted": d.text, "position": position, "source": d.source, "subjects": list(d.subjects),
                   "field": "premise" if not isinstance(inputs, str) else "text", "candidates": len(found)}
         return Outcome({}, reason, adversarial=texts[k], changes=[change],

@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
 from attacks.engine.charedits import EDITS, levenshtein
-from attacks.engine.search import EngineRecipe, Exhausted, Search, example_seed
+from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search, example_seed
 from bench.core.text import with_field
 from bench.core.registry import ATTACKS
 
@@ -39,26 +39,25 @@ SCORINGS = ("combined", "replace-one", "head", "tail")
 
 
 @dataclass(frozen=True)
-class DeepWordBugSettings:
+class DeepWordBugSettings(LimitSettings):
     scoring: str = "replace-one"  # replace-one | combined | head | tail (module docstring: why replace-one)
     tail_weight: float = 1.0  # λ of the combined score
     edits: tuple[str, ...] = ("swap", "substitute", "delete", "insert")
     max_edit_distance: int = 30  # Levenshtein budget over the whole text; 0 = unlimited
     skip_stopwords: bool = True
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
-    time_limit_s: float = 0.0
 
     def validate(self) -> None:
         from bench.core.errors import ConfigError
 
+        super().validate()
         if self.scoring not in SCORINGS:
             raise ConfigError(f"attack.scoring must be one of {', '.join(SCORINGS)}")
         unknown = [e for e in self.edits if e not in EDITS]
         if unknown or not self.edits:
             raise ConfigError(f"attack.edits must be a non-empty subset of {', '.join(EDITS)} (got {unknown})")
-        if self.max_edit_distance < 0 or self.query_budget < 0 or self.time_limit_s < 0:
-            raise ConfigError("attack.max_edit_distance, query_budget and time_limit_s must be ≥ 0")
+        if self.max_edit_distance < 0:
+            raise ConfigError("attack.max_edit_distance must be ≥ 0 (0 = unlimited)")
 
 
 def word_scores(ctx: AttackContext, positions: list[int], scoring: str, tail_weight: float, unk: str) -> Search:
@@ -99,7 +98,7 @@ class DeepWordBug(EngineRecipe):
     def steps(self, ctx: AttackContext) -> Search:
         s, words, y = self.settings, ctx.words, ctx.label
         rng = np.random.default_rng(example_seed(s.seed, ctx.example.uid))
-        visible = words.visible(ctx.victim.visible_chars(ctx.example.inputs, ctx.field))
+        visible = ctx.visible_words()
         positions = [i for i in visible if words.lower(i) not in self.stop]
         if not positions:
             return Outcome({}, "no editable words")
@@ -131,7 +130,7 @@ class DeepWordBug(EngineRecipe):
                 spent += options[k][2]
                 current = float(probs[k, y])
                 kinds[i] = options[k][0]
-                if int(probs[k].argmax()) != y:
+                if ctx.flipped(probs[k]):
                     return self._outcome(ctx, subs, kinds, "label flipped", spent)
             return self._outcome(ctx, subs, kinds, "all words tried", spent)
         except Exhausted as stop:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.core.attack import AttackContext, Outcome
-from attacks.engine.search import EngineRecipe, Exhausted, Search, example_seed
+from bench.core.attack import AttackContext, Outcome, is_flipped
+from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search, example_seed
 from bench.core.synonyms import counterfitted
 from bench.core.registry import ATTACKS
 
@@ -42,7 +42,7 @@ Assign = dict[int, str]
 
 
 @dataclass(frozen=True)
-class GeneticSettings:
+class GeneticSettings(LimitSettings):
     pop_size: int = 60
     generations: int = 40
     lm: str = "smollm2-135m"  # "" disables the filter; else an LM name (smollm2-135m, gpt2), hub id or folder
@@ -54,12 +54,11 @@ class GeneticSettings:
     temperature: float = 0.3
     skip_stopwords: bool = False
     seed: int = 0
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
-    time_limit_s: float = 0.0  # per example; 0 = unlimited
 
     def validate(self) -> None:
         from bench.core.errors import ConfigError
 
+        super().validate()
         checks = [
             (self.pop_size >= 2, "attack.pop_size must be ≥ 2"),
             (self.generations >= 0, "attack.generations must be ≥ 0"),
@@ -69,8 +68,6 @@ class GeneticSettings:
             (self.mutation in ("jia", "alzantot"), "attack.mutation must be 'jia' or 'alzantot'"),
             (self.selection in ("jia", "softmax"), "attack.selection must be 'jia' or 'softmax'"),
             (self.temperature > 0, "attack.temperature must be > 0"),
-            (self.query_budget >= 0, "attack.query_budget must be ≥ 0 (0 = unlimited)"),
-            (self.time_limit_s >= 0, "attack.time_limit_s must be ≥ 0 (0 = unlimited)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -95,10 +92,6 @@ def margin(probs: np.ndarray, y: int) -> np.ndarray:
     """``p_y − max_{c≠y} p_c`` per row: negative exactly when another class wins."""
     others = np.delete(probs, y, axis=-1)
     return probs[..., y] - others.max(axis=-1)
-
-
-def flipped(probs: np.ndarray, y: int) -> bool:
-    return int(np.argmax(probs)) != y
 
 
 @dataclass
@@ -142,7 +135,7 @@ class Genetic(EngineRecipe):
     def candidates(self, ctx: AttackContext) -> tuple[dict[int, list[str]], str]:
         """Admissible substitutes per visible word, and a note on what the LM filter kept."""
         words = ctx.words
-        visible = words.visible(ctx.victim.visible_chars(ctx.example.inputs, ctx.field))
+        visible = ctx.visible_words()
         subs = {i: self.synonyms(words.word(i)) for i in visible if words.lower(i) not in self.stop}
         subs = {i: s for i, s in subs.items() if s}
         note = ""
@@ -293,7 +286,7 @@ class _Found(Exception):
 
 
 def _success(pop: list[tuple[Assign, np.ndarray]], y: int) -> tuple[Assign, np.ndarray] | None:
-    hits = [(a, p) for a, p in pop if flipped(p, y)]
+    hits = [(a, p) for a, p in pop if is_flipped(p, y)]
     return min(hits, key=lambda t: float(margin(t[1], y))) if hits else None
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench.core.attack import AttackContext, AttackRecipe, Outcome
-from attacks.engine.search import example_seed
+from attacks.engine.search import BudgetSettings, example_seed
 from bench.core.text import Words, get_field
 from bench.core.data import Example, TextInput
 from bench.core.errors import AssetError, BenchError
@@ -51,15 +51,8 @@ OPENATTACK_ATTACKERS = {
 
 
 @dataclass(frozen=True)
-class InteropSettings:
-    query_budget: int = 0  # TextAttack's goal function: distinct texts scored (it caches), as bench.core.attack.QUERY_BUDGET
+class InteropSettings(BudgetSettings):  # query_budget: TextAttack's goal function's (it caches)
     seed: int = 0
-
-    def validate(self) -> None:
-        from bench.core.errors import ConfigError
-
-        if self.query_budget < 0:
-            raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
 
 
 class ExternalAttack(AttackRecipe):

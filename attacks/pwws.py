@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
-from attacks.engine.search import EngineRecipe, Exhausted, Search
+from attacks.engine.search import BudgetSettings, EngineRecipe, Exhausted, Search
 from bench.core.ascc import aligner_for
 from bench.core.synonyms import counterfitted
 from bench.core.text import with_field
@@ -58,15 +58,13 @@ SUBSTITUTIONS = ("all", "hull")
 
 
 @dataclass(frozen=True)
-class PWWSSettings:
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
+class PWWSSettings(BudgetSettings):
     substitutions: str = "all"  # "all" (the paper) or "hull" (see SUBSTITUTIONS)
 
     def validate(self) -> None:
         from bench.core.errors import ConfigError
 
-        if self.query_budget < 0:
-            raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
+        super().validate()
         if self.substitutions not in SUBSTITUTIONS:
             raise ConfigError(f"attack.substitutions must be one of {', '.join(SUBSTITUTIONS)}, "
                               f"got {self.substitutions!r}")
@@ -98,7 +96,7 @@ class PWWS(EngineRecipe):
 
     def steps(self, ctx: AttackContext) -> Search:
         victim, words, y = ctx.victim, ctx.words, ctx.label
-        visible = words.visible(victim.visible_chars(ctx.example.inputs, ctx.field))
+        visible = ctx.visible_words()
         if not visible:
             return Outcome({}, "no visible words")
         p0 = float(ctx.probs[y])
@@ -126,6 +124,6 @@ class PWWS(EngineRecipe):
             except Exhausted as stop:
                 return Outcome(subs, stop.reason)
             subs = trial
-            if int(probs[0].argmax()) != y:
+            if ctx.flipped(probs[0]):
                 return Outcome(dict(subs), "label flipped")
         return Outcome(subs, "all candidates applied")

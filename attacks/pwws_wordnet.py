@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
-from attacks.engine.search import EngineRecipe, Exhausted, Search
+from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search
 from attacks.pwws import ranked_substitutions, softmax
 from bench.core.text import Words, with_field
 from bench.core.registry import ATTACKS
@@ -51,26 +51,23 @@ SEARCHES = ("greedy", "upfront")
 
 
 @dataclass(frozen=True)
-class PWWSWordNetSettings:
+class PWWSWordNetSettings(LimitSettings):
     search: str = "greedy"  # greedy: TextAttack's PWWSRen2019 search | upfront: Ren et al.'s Algorithm 1
     skip_stopwords: bool = True
     #: "letters": all-letter lemmas only (ours); "textattack": TextAttack's one-word lemmas, hyphenated ones included
     #: ("trigger-happy"); :data:`attacks.engine.wordnet.LEMMAS`
     lemmas: str = "letters"
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
-    time_limit_s: float = 0.0
 
     def validate(self) -> None:
         from bench.core.errors import ConfigError
 
+        super().validate()
         if self.search not in SEARCHES:
             raise ConfigError(f"attack.search must be one of {', '.join(SEARCHES)} (got {self.search!r})")
         from attacks.engine.wordnet import LEMMAS
 
         if self.lemmas not in LEMMAS:
             raise ConfigError(f"attack.lemmas must be one of {', '.join(LEMMAS)} (got {self.lemmas!r})")
-        if self.query_budget < 0 or self.time_limit_s < 0:
-            raise ConfigError("attack.query_budget and attack.time_limit_s must be ≥ 0 (0 = unlimited)")
 
 
 def in_compound(words: Words, i: int) -> bool:
@@ -99,7 +96,7 @@ class PWWSSearch(EngineRecipe):
 
     def steps(self, ctx: AttackContext) -> Search:
         words, y = ctx.words, ctx.label
-        visible = words.visible(ctx.victim.visible_chars(ctx.example.inputs, ctx.field))
+        visible = ctx.visible_words()
         if not visible:
             return Outcome({}, "no visible words")
         p0 = float(ctx.probs[y])
@@ -120,7 +117,7 @@ class PWWSSearch(EngineRecipe):
                 for _, i, s in ranked_substitutions(candidates, probs[:, y], p0, weights):
                     subs[i] = s
                     probs = yield [ctx.text_with(subs)]
-                    if int(probs[0].argmax()) != y:
+                    if ctx.flipped(probs[0]):
                         return Outcome(dict(subs), "label flipped")
                 return Outcome(dict(subs), "all candidates applied")
             current = p0
@@ -131,7 +128,7 @@ class PWWSSearch(EngineRecipe):
                 if probs[k, y] >= current:
                     continue  # no substitute of this word helps on the current text
                 subs[i], current = options[k], float(probs[k, y])
-                if int(probs[k].argmax()) != y:
+                if ctx.flipped(probs[k]):
                     return Outcome(dict(subs), "label flipped")
             return Outcome(dict(subs), "all words tried")
         except Exhausted as stop:

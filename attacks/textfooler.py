@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
-from attacks.engine.search import EngineRecipe, Exhausted, Search
+from attacks.engine.search import BudgetSettings, EngineRecipe, Exhausted, Search
 from bench.core.synonyms import counterfitted
 from bench.core.text import Words, with_field
 from bench.core.registry import ATTACKS
@@ -53,7 +53,7 @@ POS_MODES = ("auto", "spacy", "off")
 
 
 @dataclass(frozen=True)
-class TextFoolerSettings:
+class TextFoolerSettings(BudgetSettings):
     similarity_threshold: float = 0.840845057  # TextFooler's, on the angular similarity
     window: int = 15  # words in the similarity window (0: whole texts)
     pos: str = "auto"  # "auto": spaCy when installed; "spacy": required; "off"
@@ -61,17 +61,17 @@ class TextFoolerSettings:
     max_candidates: int = 50  # with ``vectors``: nearest neighbours kept
     min_cos_sim: float = 0.5  # with ``vectors``: cosine threshold
     stopwords: bool = True  # skip NLTK's English stop-words
-    query_budget: int = 0  # distinct texts per example, clean prediction included; 0 = unlimited (bench.core.attack.QUERY_BUDGET)
 
     def validate(self) -> None:
         from bench.core.errors import ConfigError
 
+        super().validate()
         if self.pos not in POS_MODES:
             raise ConfigError(f"attack.pos must be one of {', '.join(POS_MODES)}")
         if not -1 <= self.similarity_threshold <= 1 or self.window < 0:
             raise ConfigError("attack.similarity_threshold must lie in [-1, 1] and attack.window be ≥ 0")
-        if self.max_candidates < 1 or self.query_budget < 0:
-            raise ConfigError("attack.max_candidates must be ≥ 1 and attack.query_budget ≥ 0")
+        if self.max_candidates < 1:
+            raise ConfigError("attack.max_candidates must be ≥ 1")
         if self.vectors and not Path(self.vectors).is_file():
             raise ConfigError(f"attack.vectors: no file {self.vectors}")
         if self.pos == "spacy" and not spacy_available():
@@ -212,8 +212,8 @@ class TextFooler(EngineRecipe):
         return angular(vectors[1:] @ vectors[0])
 
     def steps(self, ctx: AttackContext) -> Search:
-        victim, words, y = ctx.victim, ctx.words, ctx.label
-        visible = [i for i in words.visible(victim.visible_chars(ctx.example.inputs, ctx.field))
+        words, y = ctx.words, ctx.label
+        visible = [i for i in ctx.visible_words()
                    if words.lower(i) not in self.stop]
         if not visible:
             return Outcome({}, "no visible words")
@@ -246,10 +246,10 @@ class TextFooler(EngineRecipe):
             best = ranked[0]
             if not p[best] < current_p:
                 continue
-            if int(probs[best].argmax()) != y:
+            if ctx.flipped(probs[best]):
                 winner, top = best, -np.inf
                 for r in ranked:  # the successful candidates, in score order, until the first that is not
-                    if int(probs[r].argmax()) == y:
+                    if not ctx.flipped(probs[r]):
                         break
                     if sims[keep[r]] > top:
                         winner, top = r, sims[keep[r]]

@@ -49,6 +49,34 @@ class Limits:
     time_limit_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class BudgetSettings:
+    """The query budget a recipe's settings inherit (``attack.query_budget``): distinct texts scored per example,
+    the clean prediction included; 0 = unlimited (:data:`bench.core.attack.QUERY_BUDGET`)."""
+
+    query_budget: int = 0
+
+    def validate(self) -> None:
+        from bench.core.errors import ConfigError
+
+        if self.query_budget < 0:
+            raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
+
+
+@dataclass(frozen=True)
+class LimitSettings(BudgetSettings):
+    """The query budget and a per-example wall-time limit (``attack.time_limit_s``, seconds; 0 = unlimited)."""
+
+    time_limit_s: float = 0.0
+
+    def validate(self) -> None:
+        from bench.core.errors import ConfigError
+
+        super().validate()
+        if self.time_limit_s < 0:
+            raise ConfigError("attack.time_limit_s must be ≥ 0 (0 = unlimited)")
+
+
 def example_seed(seed: int, uid: str) -> int:
     """A per-example seed that does not depend on the order or grouping in which examples are attacked."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{uid}".encode()).digest()[:8], "little")
@@ -129,7 +157,8 @@ def drive(search: Search, victim: Victim, limits: Limits, used: int = 1,
 
 
 class EngineRecipe(AttackRecipe):
-    """A recipe whose search is a generator (:meth:`steps`). Settings may define ``query_budget`` and ``time_limit_s``."""
+    """A recipe whose search is a generator (:meth:`steps`). Its settings inherit :class:`BudgetSettings` or
+    :class:`LimitSettings`, whose limits the engine enforces."""
 
     def steps(self, ctx: AttackContext) -> Search:
         raise NotImplementedError

@@ -104,6 +104,19 @@ class AttackContext:
     def text_with(self, subs: dict[int, str]) -> TextInput:
         return with_field(self.example.inputs, self.field, self.words.replace(subs))
 
+    def flipped(self, probs: np.ndarray) -> bool:
+        """The goal every recipe shares (untargeted classification): ``probs`` predict another class than gold."""
+        return is_flipped(probs, self.label)
+
+    def visible_words(self) -> list[int]:
+        """Positions of the attacked field's words the victim sees (a long text is truncated at its input length)."""
+        return self.words.visible(self.victim.visible_chars(self.example.inputs, self.field))
+
+
+def is_flipped(probs: np.ndarray, label: int) -> bool:
+    """Untargeted success: the predicted class (argmax of ``probs``) is not ``label``."""
+    return int(np.argmax(probs)) != label
+
 
 @dataclass(frozen=True)
 class NoSettings:

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attacks.engine.search import EngineRecipe, Exhausted, Search
+from attacks.engine.search import BudgetSettings, EngineRecipe, Exhausted, Search
 from bench.core.attack import AttackContext, Outcome
-from bench.core.errors import ConfigError
 from bench.core.registry import ATTACKS
 
 
 @dataclass(frozen=True)
-class DropWordSettings:
-    query_budget: int = 0  # distinct texts scored per example, its clean prediction included (0 = unlimited)
-
-    def validate(self) -> None:
-        if self.query_budget < 0:
-            raise ConfigError("attack.query_budget must be ≥ 0 (0 = unlimited)")
+class DropWordSettings(BudgetSettings):
+    """Only the engine's query budget (``attack.query_budget``), which BudgetSettings defines and checks."""
 
 
 @ATTACKS.register("drop-word", "delete the word whose removal lowers the gold-class probability most",
@@ -30,7 +25,7 @@ class DropWord(EngineRecipe):
     edits_visible_words_only = True  # long texts are attacked through the prefix the model sees
 
     def steps(self, ctx: AttackContext) -> Search:
-        visible = ctx.words.visible(ctx.victim.visible_chars(ctx.example.inputs, ctx.field))
+        visible = ctx.visible_words()
         if not visible:
             return Outcome({}, "no visible words")
         try:
