@@ -243,22 +243,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from bench.run.status import cell_states, format_status
 
     from bench.core.assets import AssetConfig
-    from bench.core.data import data_identity
+    from bench.core.data import DataIdentities
 
-    assets = AssetConfig.from_env(args.assets, args.offline)
-    identities: dict[str, dict | None] = {}
-    unchecked: list[str] = []
-
-    def identity(dataset: str) -> dict | None:
-        """The data a cell would use now, as `bench run` checks it; None (records not checked) when not found."""
-        if dataset not in identities:
-            try:
-                identities[dataset] = data_identity(dataset, assets)
-            except BenchError as exc:
-                identities[dataset] = None
-                unchecked.append(f"note: {dataset} records not checked against the data ({exc})")
-        return identities[dataset]
-
+    # the data a cell would use now, as `bench run` checks it; a dataset not found leaves its records unchecked
+    identity = DataIdentities(AssetConfig.from_env(args.assets, args.offline), strict=False)
     cells, results = _cells_from_args(args), _results_dir(args)
     states = cell_states(cells, results, identity)
     print(format_status(states, show_all=args.all))
@@ -269,7 +257,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     left = [cell for cell, state in zip(cells, states) if state.state in LEFT_STATES]
     if left:
         print("estimate: " + estimate(left, load_records(results)[0]).line(format_duration))
-    for line in unchecked:
+    for line in identity.notes:
         print(line, file=sys.stderr)
     return 0
 

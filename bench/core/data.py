@@ -272,6 +272,29 @@ def data_identity(name: str, config: AssetConfig) -> dict[str, Any]:
     return _identity(*data_plan(name, config))
 
 
+class DataIdentities:
+    """:func:`data_identity` of each dataset, computed once; callable as ``identities(dataset)``.
+
+    ``strict`` (``bench run``): a dataset whose files are missing raises. Otherwise (``bench status``) it gives
+    None, so its records are not checked against the data, and :attr:`notes` says why."""
+
+    def __init__(self, config: AssetConfig, strict: bool = True) -> None:
+        self.config, self.strict = config, strict
+        self.notes: list[str] = []
+        self._known: dict[str, dict[str, Any] | None] = {}
+
+    def __call__(self, dataset: str) -> dict[str, Any] | None:
+        if dataset not in self._known:
+            try:
+                self._known[dataset] = data_identity(dataset, self.config)
+            except BenchError as exc:
+                if self.strict:
+                    raise
+                self._known[dataset] = None
+                self.notes.append(f"note: {dataset} records not checked against the data ({exc})")
+        return self._known[dataset]
+
+
 def data_mismatch(record: CellRecord, identity: dict | None) -> str:
     """Why a record was not made from the data a cell would use now ("" when it was, or when unknown).
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 from bench.core.assets import AssetConfig
 from bench.core.checkpoint import ExampleCheckpoint
-from bench.core.data import DataSizes, TaskData, data_identity, data_mismatch, prepare_task
+from bench.core.data import DataIdentities, DataSizes, TaskData, data_mismatch, prepare_task
 from bench.core.errors import BenchError, ConfigError
 from bench.run.grid import Cell, ResolvedCell
 from bench.core.locks import Claim
@@ -102,15 +102,10 @@ class Runner:
         self.device: torch.device = pick_device(options.device)
         self.cache = ModelCache(options.cache_dir / "models", options.log)
         self._tasks: dict[tuple, TaskData] = {}
-        self._identities: dict[str, dict] = {}
+        #: the identity of the data a cell of a dataset would use now (files hashed once per run)
+        self.identity = DataIdentities(options.assets)
         self._model: tuple[str, object] | None = None
         self.current: tuple[Cell, Path] | None = None  # the cell in progress (for interruption reports)
-
-    def identity(self, dataset: str) -> dict:
-        """The identity of the data a cell of ``dataset`` would use now (files hashed once per run)."""
-        if dataset not in self._identities:
-            self._identities[dataset] = data_identity(dataset, self.options.assets)
-        return self._identities[dataset]
 
     def task(self, rc: ResolvedCell, log: Callable[[str], None]) -> TaskData:
         s = rc.scale
