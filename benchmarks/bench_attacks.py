@@ -80,7 +80,8 @@ def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
     from bench.core.data import DataSizes, prepare_task
     from bench.run.grid import Cell, resolve_cell
     from bench.core.models import fingerprint, resolve_model, spec_for
-    from bench.core.train import ModelCache, TrainSpec, train_or_load
+    from bench.core.model_cache import ModelCache, train_or_load
+    from bench.core.train import TrainSpec
     from bench.core.victim import Victim, pick_device
 
     rc = resolve_cell(Cell(dataset, model, "standard", 0, "pwws", scale, (("n_test", n),)))

@@ -479,7 +479,7 @@ CACHE_CASES = {
 
 @pytest.mark.parametrize("case", list(CACHE_CASES))
 def test_a_bad_cache_entry_is_named_moved_aside_and_never_used(case, untrained, tmp_path):
-    from bench.core.train import ModelCache
+    from bench.core.model_cache import ModelCache
 
     spec, model_dir, trained = untrained
     said: list[str] = []
@@ -500,7 +500,7 @@ def test_orphaned_temporary_folders_are_removed_on_the_next_run(untrained, tmp_p
     import socket
     import subprocess
 
-    from bench.core.train import ModelCache
+    from bench.core.model_cache import ModelCache
 
     root = tmp_path / "models"
     dead = subprocess.Popen(["true"])

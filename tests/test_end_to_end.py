@@ -55,14 +55,14 @@ def test_run_report_and_resume(tmp_path, capsys, monkeypatch):
         raise AssertionError("a finished cell was run again")
 
     with monkeypatch.context() as patch:
-        patch.setattr("bench.core.train.fine_tune", forbidden)
+        patch.setattr("bench.core.model_cache.fine_tune", forbidden)
         patch.setattr("attacks.pwws.PWWS.search", forbidden)
         assert main(argv) == 0
     assert "0 run, 1 skipped" in capsys.readouterr().err
 
     # A second attack setting on the same model: a new cell, but the fine-tuned model comes from the cache.
     with monkeypatch.context() as patch:
-        patch.setattr("bench.core.train.fine_tune", forbidden)
+        patch.setattr("bench.core.model_cache.fine_tune", forbidden)
         assert main([*argv, "--set", "attack.query_budget=100000"]) == 0
     records, _ = load_records(results)
     assert len(records) == 2

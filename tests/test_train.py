@@ -4,7 +4,8 @@ import torch
 
 from bench.core.config import Scale
 from bench.core.models import fingerprint
-from bench.core.train import ModelCache, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
+from bench.core.model_cache import ModelCache
+from bench.core.train import TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
 from bench.core.data import Example
 from bench.core.victim import Victim
 from bench.core.method import NoHparams

@@ -13,7 +13,8 @@ import torch
 from bench.core.config import Scale
 from bench.core.models import fingerprint
 from bench.core.registry import METHODS
-from bench.core.train import ModelCache, TrainSpec, fine_tune, train_or_load
+from bench.core.model_cache import ModelCache, train_or_load
+from bench.core.train import TrainSpec, fine_tune
 import bench.core.train_checkpoint as checkpoint_module
 
 

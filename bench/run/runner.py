@@ -27,7 +27,7 @@ from bench.core.metrics import attack_metrics
 from bench.core.models import fingerprint, package_version, resolve_model, spec_for
 from bench.core.provenance import git_revision, hardware, now, package_versions
 from bench.core.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, Metrics, ModelInfo, Provenance,
-                          ResolvedConfig, Training)
+                          ResolvedConfig)
 from bench.core.store import (CellFiles, CorruptRecord, RecordCache, examples_path, examples_problem, load_record,
                          write_jsonl, write_record)
 
@@ -91,7 +91,7 @@ class Runner:
     def __init__(self, options: RunOptions) -> None:
         import torch
 
-        from bench.core.train import ModelCache
+        from bench.core.model_cache import ModelCache
         from bench.core.victim import pick_device
 
         self.options = options
@@ -156,7 +156,8 @@ class Runner:
             claim.release()
 
     def _trained(self, rc: ResolvedCell, task: TaskData, log: Callable[[str], None]):
-        from bench.core.train import TrainSpec, train_or_load
+        from bench.core.model_cache import train_or_load
+        from bench.core.train import TrainSpec
 
         cell = rc.cell
         model_src = resolve_model(cell.model, self.options.assets)
@@ -239,16 +240,7 @@ class Runner:
             cell=CellKey(**{**asdict(cell), "overrides": [list(o) for o in cell.overrides]}),
             config=ResolvedConfig(**rc.config),
             metrics=Metrics(**metrics),
-            training=Training(
-                train_key=spec.key, from_cache=trained.cached, epochs=rc.scale.epochs,
-                selected_epoch=trained.log["selected_epoch"], selection_metric=trained.log["selection_metric"],
-                selected_dev_accuracy=trained.log["selected_dev_accuracy"],
-                final_rel_weight_distance=trained.log["final_rel_weight_distance"],
-                selected_rel_weight_distance=trained.log["selected_rel_weight_distance"],
-                train_seconds=trained.log["train_seconds"], epoch_log=trained.log["epochs"],
-                resolved_hparams=trained.log.get("resolved_hparams", asdict(rc.hparams)),
-                inactive_terms=trained.log.get("inactive_terms", []),
-                step_log=trained.log["steps"], notes=trained.log.get("notes", [])),
+            training=trained.training(rc.scale.epochs, rc.hparams),
             data=DataInfo(**task.provenance),
             model=ModelInfo(name=cell.model, source=model_src.source, fingerprint=spec.model_fingerprint,
                             pooling=trained.model.pooling, package_version=package_version(mspec.package)),
