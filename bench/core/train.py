@@ -1,11 +1,10 @@
-"""The one fine-tuning loop every method plugs its loss into (the cache of fine-tuned models: :mod:`bench.core.model_cache`).
+"""The one fine-tuning loop every method plugs its loss into (its cache: :mod:`bench.core.model_cache`).
 
 AdamW with the scale's schedule, weight-decay scope, ε and gradient clipping (the ``paper`` scale follows
 the paper code), seeded data order and initialisation (deterministic on CPU for a fixed seed). Per epoch
 it logs the train loss, the mean of every loss term the method reports, dev accuracy and the relative
 distance of the encoder weights from the pre-trained ones, ‖θ−θ₀‖₂/‖θ₀‖₂ (also every ``log_every``
-steps). The
-epoch with the best dev score is kept.
+steps). The epoch with the best dev score is kept.
 """
 
 from __future__ import annotations
