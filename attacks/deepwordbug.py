@@ -32,6 +32,7 @@ import numpy as np
 from bench.core.attack import AttackContext, Outcome
 from attacks.engine.charedits import EDITS, levenshtein
 from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search, example_seed
+from attacks.engine.steps import greedy_swaps, unk_saliency
 from bench.core.text import with_field
 from bench.core.registry import ATTACKS
 
@@ -60,14 +61,13 @@ class DeepWordBugSettings(LimitSettings):
             raise ConfigError("attack.max_edit_distance must be ≥ 0 (0 = unlimited)")
 
 
-def word_scores(ctx: AttackContext, positions: list[int], scoring: str, tail_weight: float, unk: str) -> Search:
+def word_scores(ctx: AttackContext, positions: list[int], scoring: str, tail_weight: float) -> Search:
     """Gao et al.'s scores of the given words (a search step: it yields the texts it needs)."""
     words, y, text = ctx.words, ctx.label, ctx.words.text
     n = len(words)
     field = lambda s: with_field(ctx.example.inputs, ctx.field, s)  # noqa: E731
     if scoring == "replace-one":
-        probs = yield [field(words.replace({i: unk}, keep_case=False)) for i in positions]
-        return float(ctx.probs[y]) - probs[:, y]
+        return (yield from unk_saliency(ctx, positions))
     out = np.zeros(len(positions))
     if scoring in ("head", "combined"):
         cuts = sorted({i for p in positions for i in (p - 1, p)})
@@ -96,53 +96,42 @@ class DeepWordBug(EngineRecipe):
             self.stop = stopwords(assets)
 
     def steps(self, ctx: AttackContext) -> Search:
-        s, words, y = self.settings, ctx.words, ctx.label
+        s, words = self.settings, ctx.words
         rng = np.random.default_rng(example_seed(s.seed, ctx.example.uid))
-        visible = ctx.visible_words()
-        positions = [i for i in visible if words.lower(i) not in self.stop]
+        positions = [i for i in ctx.visible_words() if words.lower(i) not in self.stop]
         if not positions:
             return Outcome({}, "no editable words")
-        subs: dict[int, str] = {}
-        kinds: dict[int, str] = {}
-        spent = 0
+        edits: dict[tuple[int, str], tuple[str, int]] = {}  # (word, edited word) → (edit, Levenshtein cost)
+        spent = lambda subs: sum(edits[i, e][1] for i, e in subs.items())  # noqa: E731
+
+        def options(i: int, subs: dict[int, str]) -> list[str]:
+            """One random draw of each edit of word ``i``, within the edit budget left."""
+            original, found = words.word(i), []
+            for name in s.edits:
+                edited = EDITS[name](original, rng)
+                if edited is None or edited == original:
+                    continue
+                cost = levenshtein(original, edited)
+                if s.max_edit_distance and spent(subs) + cost > s.max_edit_distance:
+                    continue
+                edits.setdefault((i, edited), (name, cost))
+                found.append(edited)
+            return found
+
         try:
-            scores = yield from word_scores(ctx, positions, s.scoring, s.tail_weight, ctx.victim.unk_token)
-            order = [positions[k] for k in np.argsort(-scores, kind="stable")]
-            current = float(ctx.probs[y])
-            for i in order:
-                original = words.word(i)
-                options = []
-                for name in s.edits:
-                    edited = EDITS[name](original, rng)
-                    if edited is None or edited == original:
-                        continue
-                    cost = levenshtein(original, edited)
-                    if s.max_edit_distance and spent + cost > s.max_edit_distance:
-                        continue
-                    options.append((name, edited, cost))
-                if not options:
-                    continue
-                probs = yield [self._text(ctx, {**subs, i: e}) for _, e, _ in options]
-                k = int(np.argmin(probs[:, y]))
-                if probs[k, y] >= current:
-                    continue
-                subs[i] = options[k][1]
-                spent += options[k][2]
-                current = float(probs[k, y])
-                kinds[i] = options[k][0]
-                if ctx.flipped(probs[k]):
-                    return self._outcome(ctx, subs, kinds, "label flipped", spent)
-            return self._outcome(ctx, subs, kinds, "all words tried", spent)
+            scores = yield from word_scores(ctx, positions, s.scoring, s.tail_weight)
         except Exhausted as stop:
-            return self._outcome(ctx, subs, kinds, stop.reason, spent)
+            scores, reason = None, stop.reason
+        if scores is not None:
+            order = [positions[k] for k in np.argsort(-scores, kind="stable")]
+            subs, reason = yield from greedy_swaps(ctx, order, options, text_of=lambda subs: self._text(ctx, subs))
+        else:
+            subs = {}
+        changes = [{"index": i, "original": words.word(i), "substitute": e, "edit": edits[i, e][0]}
+                   for i, e in sorted(subs.items())]
+        return Outcome(dict(subs), f"{reason} (edit distance {spent(subs)})", adversarial=self._text(ctx, subs),
+                       changes=changes)
 
     @staticmethod
     def _text(ctx: AttackContext, subs: dict[int, str]):
         return with_field(ctx.example.inputs, ctx.field, ctx.words.replace(subs, keep_case=False))
-
-    def _outcome(self, ctx: AttackContext, subs: dict[int, str], kinds: dict[int, str], reason: str,
-                 spent: int) -> Outcome:
-        changes = [{"index": i, "original": ctx.words.word(i), "substitute": e, "edit": kinds[i]}
-                   for i, e in sorted(subs.items())]
-        return Outcome(dict(subs), f"{reason} (edit distance {spent})", adversarial=self._text(ctx, subs),
-                       changes=changes)

@@ -29,17 +29,15 @@ favour the *least* fit members, which we read as a sign slip and do not copy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from bench.core.attack import AttackContext, Outcome, is_flipped
+from bench.core.attack import AttackContext, Outcome
+from attacks.engine.population import Best, Found, breed, margin, mutate_alzantot, mutate_jia, success
 from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search, example_seed
 from bench.core.synonyms import counterfitted
 from bench.core.registry import ATTACKS
-
-Assign = dict[int, str]
-
 
 @dataclass(frozen=True)
 class GeneticSettings(LimitSettings):
@@ -86,25 +84,6 @@ class AlzantotSettings(GeneticSettings):
     mutation: str = "alzantot"
     selection: str = "softmax"
     skip_stopwords: bool = True
-
-
-def margin(probs: np.ndarray, y: int) -> np.ndarray:
-    """``p_y − max_{c≠y} p_c`` per row: negative exactly when another class wins."""
-    others = np.delete(probs, y, axis=-1)
-    return probs[..., y] - others.max(axis=-1)
-
-
-@dataclass
-class _Best:
-    """The fittest member seen so far (what a search returns when stopped early)."""
-
-    assign: Assign = field(default_factory=dict)
-    fitness: float = math.inf
-
-    def offer(self, assign: Assign, probs: np.ndarray, y: int) -> None:
-        f = float(margin(probs, y))
-        if f < self.fitness:
-            self.assign, self.fitness = dict(assign), f
 
 
 class Genetic(EngineRecipe):
@@ -157,144 +136,25 @@ class Genetic(EngineRecipe):
         cap = math.floor(s.max_perturbed * len(ctx.words)) if s.max_perturbed else 0
         if s.max_perturbed and cap == 0:
             return Outcome({}, "word cap allows no change" + note)
-        best = _Best()
-        mutate = self._mutate_jia if s.mutation == "jia" else self._mutate_alzantot
+        best = Best()
+        mutate = mutate_jia if s.mutation == "jia" else mutate_alzantot
         try:
             pop = yield from mutate(ctx, [{} for _ in range(s.pop_size)], choices, cap, rng, best)
             for generation in range(s.generations):
-                hit = _success(pop, y)
+                hit = success(pop, y)
                 if hit is not None:
                     return Outcome(hit[0], f"label flipped (generation {generation})" + note)
                 elite = min(range(len(pop)), key=lambda k: float(margin(pop[k][1], y)))
-                children = self._breed(pop, s.pop_size - 1, cap, rng, y)
+                children = breed(pop, s.pop_size - 1, cap, rng, y, s.selection, s.temperature)
                 pop = [pop[elite]] + (yield from mutate(ctx, children, choices, cap, rng, best))
-            hit = _success(pop, y)
+            hit = success(pop, y)
             if hit is not None:
                 return Outcome(hit[0], f"label flipped (generation {s.generations})" + note)
             return Outcome(best.assign, "generations exhausted" + note)
-        except _Found as found:
+        except Found as found:
             return Outcome(found.assign, "label flipped" + note)
         except Exhausted as stop:
             return Outcome(best.assign, stop.reason + note)
-
-    def _breed(self, pop: list[tuple[Assign, np.ndarray]], n: int, cap: int, rng: np.random.Generator,
-               y: int) -> list[Assign]:
-        adv = np.array([1.0 - float(p[y]) for _, p in pop])
-        if self.settings.selection == "jia":
-            weights = adv + 1e-8
-        else:
-            z = adv / self.settings.temperature
-            weights = np.exp(z - z.max())
-        weights = weights / weights.sum()
-        first = rng.choice(len(pop), size=n, p=weights)
-        second = rng.choice(len(pop), size=n, p=weights)
-        children = []
-        for a, b in zip(first, second):
-            pa, pb = pop[a][0], pop[b][0]
-            child: Assign = {}
-            for pos in sorted(set(pa) | set(pb)):
-                wa, wb = pa.get(pos), pb.get(pos)
-                pick = wa if wa == wb or rng.random() < 0.5 else wb
-                if pick is not None:
-                    child[pos] = pick
-            if cap and len(child) > cap:  # crossover may exceed the cap: revert a random excess
-                drop = rng.choice(sorted(child), size=len(child) - cap, replace=False)
-                for pos in drop:
-                    del child[int(pos)]
-            children.append(child)
-        return children
-
-    def _mutate_jia(self, ctx: AttackContext, members: list[Assign], choices: dict[int, list[str]],
-                    cap: int, rng: np.random.Generator, best: _Best):
-        """Each member: a uniform site with candidates; every choice there (original included); keep the fittest."""
-        y, positions = ctx.label, sorted(choices)
-        plans: list[list[Assign]] = []
-        for m in members:
-            allowed = positions if not cap or len(m) < cap else [p for p in positions if p in m]
-            if not allowed:
-                plans.append([dict(m)])
-                continue
-            idx = allowed[int(rng.integers(len(allowed)))]
-            variants = []
-            for option in [None, *choices[idx]]:
-                v = {k: w for k, w in m.items() if k != idx}
-                if option is not None:
-                    v[idx] = option
-                variants.append(v)
-            plans.append(variants)
-        texts = [ctx.text_with(v) for variants in plans for v in variants]
-        probs = yield texts
-        out, k = [], 0
-        for variants in plans:
-            scored = probs[k:k + len(variants)]
-            k += len(variants)
-            j = int(np.argmin(margin(scored, y)))
-            out.append((variants[j], scored[j]))
-            best.offer(variants[j], scored[j], y)
-        _raise_if_success(out, y)
-        return out
-
-    def _mutate_alzantot(self, ctx: AttackContext, members: list[Assign], choices: dict[int, list[str]],
-                         cap: int, rng: np.random.Generator, best: _Best):
-        """TextAttack's perturb: a site ∝ its number of candidates; keep the best change only if it improves the
-        fitness, else retire that site and try another (rounds are batched across members)."""
-        y, positions = ctx.label, sorted(choices)
-        current = list(members)
-        probs = yield [ctx.text_with(m) for m in current]
-        fit = [float(margin(p, y)) for p in probs]
-        result: list[tuple[Assign, np.ndarray]] = list(zip(current, probs))
-        for m, p in result:
-            best.offer(m, p, y)
-        _raise_if_success(result, y)
-        weights = []
-        for m in current:
-            w = np.array([0.0 if (cap and len(m) >= cap and p not in m) else
-                          float(len([c for c in choices[p] if c != m.get(p)])) for p in positions])
-            weights.append(w)
-        pending = [k for k in range(len(current)) if weights[k].sum() > 0]
-        while pending:
-            plans = []
-            for k in pending:
-                w = weights[k]
-                site = positions[int(rng.choice(len(positions), p=w / w.sum()))]
-                options = [c for c in choices[site] if c != current[k].get(site)]
-                plans.append((k, site, [{**current[k], site: c} for c in options]))
-            scored = yield [ctx.text_with(v) for _, _, variants in plans for v in variants]
-            still, offset = [], 0
-            for k, site, variants in plans:
-                chunk = scored[offset:offset + len(variants)]
-                offset += len(variants)
-                fits = margin(chunk, y)
-                j = int(np.argmin(fits))
-                best.offer(variants[j], chunk[j], y)
-                if fits[j] < fit[k]:
-                    current[k], fit[k] = variants[j], float(fits[j])
-                    result[k] = (variants[j], chunk[j])
-                else:
-                    weights[k][positions.index(site)] = 0.0
-                    if weights[k].sum() > 0:
-                        still.append(k)
-            _raise_if_success(result, y)
-            pending = still
-        return result
-
-
-class _Found(Exception):
-    def __init__(self, assign: Assign) -> None:
-        super().__init__("label flipped")
-        self.assign = assign
-
-
-def _success(pop: list[tuple[Assign, np.ndarray]], y: int) -> tuple[Assign, np.ndarray] | None:
-    hits = [(a, p) for a, p in pop if is_flipped(p, y)]
-    return min(hits, key=lambda t: float(margin(t[1], y))) if hits else None
-
-
-def _raise_if_success(pop: list[tuple[Assign, np.ndarray]], y: int) -> None:
-    hit = _success(pop, y)
-    if hit is not None:
-        raise _Found(hit[0])
-
 
 @ATTACKS.register("genetic", "Genetic attack, paper protocol: counter-fitted neighbours, LM window filter, "
                   "population 60, 40 generations", display="Genetic", rank=0)

@@ -25,30 +25,10 @@ import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
 from attacks.engine.search import BudgetSettings, EngineRecipe, Exhausted, Search
+from attacks.engine.steps import apply_in_turn, ranked_substitutions, softmax, unk_saliency
 from bench.core.ascc import aligner_for
 from bench.core.synonyms import counterfitted
-from bench.core.text import with_field
 from bench.core.registry import ATTACKS
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max()) if len(x) else x
-    return z / z.sum() if len(x) else z
-
-
-def ranked_substitutions(candidates: list[tuple[int, int, str]], p_gold: np.ndarray, p0: float,
-                         weights: np.ndarray) -> list[tuple[float, int, str]]:
-    """PWWS's order: each word's best substitute (largest drop ΔP of the gold probability; ties keep the one
-    listed first), scored ``H = weights[pos] · ΔP`` and sorted by descending ``H``.
-
-    ``candidates`` are ``(pos, word index, substitute)`` with ``pos`` the word's row in ``weights``, and
-    ``p_gold`` the gold probability of each candidate text. Returns ``(H, word index, substitute)``."""
-    best: dict[int, tuple[float, str, int]] = {}
-    for (pos, i, sub), p in zip(candidates, p_gold):
-        delta = p0 - float(p)
-        if i not in best or delta > best[i][0]:
-            best[i] = (delta, sub, pos)
-    return sorted(((weights[pos] * delta, i, sub) for i, (delta, sub, pos) in best.items()), key=lambda t: -t[0])
 
 
 #: ``substitutions``: every counter-fitted neighbour ("all", the paper), or only those inside the ASCC hull of the
@@ -95,35 +75,18 @@ class PWWS(EngineRecipe):
         return lambda i: hull.get(i, [])
 
     def steps(self, ctx: AttackContext) -> Search:
-        victim, words, y = ctx.victim, ctx.words, ctx.label
         visible = ctx.visible_words()
         if not visible:
             return Outcome({}, "no visible words")
-        p0 = float(ctx.probs[y])
         neighbours = self.neighbours(ctx)
         candidates = [(pos, i, sub) for pos, i in enumerate(visible) for sub in neighbours(i)]
         if not candidates:
             return Outcome({}, "no substitutable words")
-        unk = victim.unk_token
         try:
-            # Saliency: one query per visible word, with the word replaced by the unknown token.
-            probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
-                           for i in visible]
-            weights = softmax((p0 - probs[:, y]).astype(np.float64))
+            weights = softmax((yield from unk_saliency(ctx, visible)).astype(np.float64))
             # Best substitute per word: one query per (word, neighbour).
             probs = yield [ctx.text_with({i: sub}) for _, i, sub in candidates]
         except Exhausted as stop:
             return Outcome({}, f"{stop.reason} during the saliency and candidate sweeps")
-        scored = ranked_substitutions(candidates, probs[:, y], p0, weights)
-        # Greedy cumulative substitution until the label flips.
-        subs: dict[int, str] = {}
-        for _, i, sub in scored:
-            trial = {**subs, i: sub}
-            try:
-                probs = yield [ctx.text_with(trial)]
-            except Exhausted as stop:
-                return Outcome(subs, stop.reason)
-            subs = trial
-            if ctx.flipped(probs[0]):
-                return Outcome(dict(subs), "label flipped")
-        return Outcome(subs, "all candidates applied")
+        scored = ranked_substitutions(candidates, probs[:, ctx.label], float(ctx.probs[ctx.label]), weights)
+        return (yield from apply_in_turn(ctx, ((i, sub) for _, i, sub in scored)))

@@ -43,8 +43,8 @@ import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
 from attacks.engine.search import EngineRecipe, Exhausted, LimitSettings, Search
-from attacks.pwws import ranked_substitutions, softmax
-from bench.core.text import Words, with_field
+from attacks.engine.steps import apply_in_turn, greedy_swaps, ranked_substitutions, softmax, unk_saliency
+from bench.core.text import Words
 from bench.core.registry import ATTACKS
 
 SEARCHES = ("greedy", "upfront")
@@ -99,40 +99,23 @@ class PWWSSearch(EngineRecipe):
         visible = ctx.visible_words()
         if not visible:
             return Outcome({}, "no visible words")
-        p0 = float(ctx.probs[y])
-        subs: dict[int, str] = {}
         # Saliency is needed only for words that have substitutes: the softmax's normaliser is common to all
         # scores, so leaving the other words out changes no score's rank (and saves their queries).
         scored_words = [i for i in visible if self.synonyms(words.word(i)) and not in_compound(words, i)]
         if not scored_words:
             return Outcome({}, "no substitutable words")
         try:
-            unk = ctx.victim.unk_token
-            probs = yield [with_field(ctx.example.inputs, ctx.field, words.replace({i: unk}, keep_case=False))
-                           for i in scored_words]
-            weights = softmax((p0 - probs[:, y]).astype(np.float64))
+            weights = softmax((yield from unk_saliency(ctx, scored_words)).astype(np.float64))
             candidates = [(pos, i, s) for pos, i in enumerate(scored_words) for s in self.synonyms(words.word(i))]
             probs = yield [ctx.text_with({i: s}) for _, i, s in candidates]
-            if getattr(self.settings, "search", "greedy") == "upfront":
-                for _, i, s in ranked_substitutions(candidates, probs[:, y], p0, weights):
-                    subs[i] = s
-                    probs = yield [ctx.text_with(subs)]
-                    if ctx.flipped(probs[0]):
-                        return Outcome(dict(subs), "label flipped")
-                return Outcome(dict(subs), "all candidates applied")
-            current = p0
-            for i in weighted_saliency_order(candidates, probs[:, y], weights):
-                options = self.synonyms(words.word(i))
-                probs = yield [ctx.text_with({**subs, i: s}) for s in options]
-                k = int(np.argmin(probs[:, y]))  # the first of equals, as TextAttack's stable sort
-                if probs[k, y] >= current:
-                    continue  # no substitute of this word helps on the current text
-                subs[i], current = options[k], float(probs[k, y])
-                if ctx.flipped(probs[k]):
-                    return Outcome(dict(subs), "label flipped")
-            return Outcome(dict(subs), "all words tried")
         except Exhausted as stop:
-            return Outcome(dict(subs), stop.reason)
+            return Outcome({}, stop.reason)
+        if getattr(self.settings, "search", "greedy") == "upfront":
+            ranked = ranked_substitutions(candidates, probs[:, y], float(ctx.probs[y]), weights)
+            return (yield from apply_in_turn(ctx, ((i, s) for _, i, s in ranked)))
+        order = weighted_saliency_order(candidates, probs[:, y], weights)
+        subs, reason = yield from greedy_swaps(ctx, order, lambda i, _: self.synonyms(words.word(i)))
+        return Outcome(dict(subs), reason)
 
 
 @ATTACKS.register("pwws-wordnet", "PWWS with WordNet synonyms (Ren et al. 2019), TextAttack's greedy search by "

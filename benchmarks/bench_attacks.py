@@ -81,7 +81,7 @@ def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
     from bench.run.grid import Cell, resolve_cell
     from bench.core.models import fingerprint, resolve_model, spec_for
     from bench.core.model_cache import ModelCache, train_or_load
-    from bench.core.train import TrainSpec
+    from bench.core.train import TrainJob, TrainSpec
     from bench.core.victim import Victim, pick_device
 
     rc = resolve_cell(Cell(dataset, model, "standard", 0, "pwws", scale, (("n_test", n),)))
@@ -92,8 +92,8 @@ def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
                      asdict(rc.hparams), 0, s, rc.max_length,
                      {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed")})
     device = pick_device()
-    trained = train_or_load(spec, rc.method_cls, rc.hparams, task, model_src.value, ModelCache(cache_dir() / "models"),
-                            device, log, assets)
+    trained = train_or_load(TrainJob(spec, rc.method_cls, task, model_src.value, assets),
+                            ModelCache(cache_dir() / "models"), device, log)
     victim = Victim(trained.model, trained.tokenizer, rc.max_length, s.eval_batch_size, device)
     return victim, task.test[:n], rc.attack_field
 

@@ -61,14 +61,13 @@ def tiny_model(sst2_task, minilm_dir):
     """all-MiniLM-L6-v2 fine-tuned (standard) on 192 real SST-2 sentences for two epochs."""
     from bench.core.config import Scale
     from bench.core.models import fingerprint
-    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.train import TrainJob, TrainSpec, fine_tune
     from methods.standard import Standard
-    from bench.core.method import NoHparams
 
     scale = Scale(n_train=192, n_dev=32, n_test=12, epochs=2, batch_size=16, lr=1e-4)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "standard", {}, 0, scale, 64,
                      {"n_train": 192})
-    return fine_tune(spec, Standard, NoHparams(), sst2_task, minilm_dir, log=lambda m: None)
+    return fine_tune(TrainJob(spec, Standard, sst2_task, minilm_dir), log=lambda m: None)
 
 
 @pytest.fixture()

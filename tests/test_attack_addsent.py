@@ -137,13 +137,14 @@ def test_an_example_without_an_admissible_distractor_is_unattackable(recipe):
     """No distractor passes the NLI guard for this hypothesis: the example is not attacked (its own status), counts
     as robust in the paper's metric and is left out of the accuracy over attackable examples."""
     from bench.core.metrics import attack_metrics
+    from bench.core.record import ExampleLine
 
     victim = LexiconVictim({"guitar": [0.0, 0.0, 1.0]}, [0.0, 0.0, 0.0], field=0)  # class 2 from the premise
     premise, hypothesis = "A man in a red shirt plays a guitar on a stage.", "Someone is playing music."
     result = recipe.attack(victim, Example("u", premise, 2, hypothesis), 1)
     assert result.status == "unattackable" and result.reason == "no admissible distractor"
-    assert result.adversarial == (premise, hypothesis) and result.words_changed == 0
-    flipped = {**result.to_json(), "uid": "v", "status": "success"}
-    m = attack_metrics([result.to_json(), flipped])
-    assert m["n_unattackable"] == 1 and m["accuracy_under_attack"] == 0.5
-    assert m["accuracy_under_attack_attackable"] == 0.0
+    assert result.adversarial == [premise, hypothesis] and result.words_changed == 0
+    flipped = ExampleLine.from_json({**result.to_json(), "uid": "v", "status": "success"})
+    m = attack_metrics([result, flipped])
+    assert m.n_unattackable == 1 and m.accuracy_under_attack == 0.5
+    assert m.accuracy_under_attack_attackable == 0.0

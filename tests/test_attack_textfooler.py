@@ -9,8 +9,9 @@ import pytest
 
 from attacks.engine.search import attack_many
 from bench.core.synonyms import CounterFitted
-from attacks.textfooler import (EmbeddingNeighbours, TextFooler, TextFoolerSettings, angular, pos_compatible,
-                                spacy_available, window_span)
+from attacks.engine.constraints import angular, pos_compatible, spacy_available, window_span
+from attacks.engine.neighbours import EmbeddingNeighbours
+from attacks.textfooler import TextFooler, TextFoolerSettings
 from lexicon_victim import LexiconVictim
 from bench.core.data import Example
 
@@ -131,7 +132,7 @@ def test_pos_compatibility_rule():
 
 @pytest.mark.skipif(not spacy_available(), reason="spaCy and its small English model are not installed")
 def test_pos_tags_words_in_context():
-    from attacks.textfooler import pos_in_window
+    from attacks.engine.constraints import pos_in_window
 
     words = "the film is a very good one".split()
     tags = pos_in_window(words, 5, ["good", "fine", "film", "quickly"])

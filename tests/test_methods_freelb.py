@@ -228,19 +228,19 @@ def test_trains_through_the_loop(method, minilm_dir, sst2_task, assets):
     from bench.core.data import TaskData
     from bench.core.models import fingerprint
     from bench.core.registry import METHODS
-    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.train import TrainJob, TrainSpec, fine_tune
 
     cls = METHODS.get(method)
     hp = dataclasses.replace(cls.Hparams(), adv_steps=2, selection="ascc" if method == "freelb" else "clean")
     task = TaskData(sst2_task.spec, sst2_task.train[:16], sst2_task.dev[:6], sst2_task.test[:2])
     scale = Scale(n_train=16, n_dev=6, n_test=2, epochs=1, batch_size=8, lr=1e-4, log_every=1)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", method, dataclasses.asdict(hp), 0, scale, 32, {})
-    trained = fine_tune(spec, cls, hp, task, minilm_dir, log=lambda m: None, assets=assets)
-    epoch = trained.log["epochs"][0]
-    assert trained.log["steps_total"] == 2 and trained.log["epochs"][0]["rel_weight_distance"] > 0
+    trained = fine_tune(TrainJob(spec, cls, task, minilm_dir, assets), log=lambda m: None)
+    epoch = trained.training.epoch_log[0]
+    assert epoch["step"] == 2 and epoch["rel_weight_distance"] > 0
     assert {"ce", "delta_norm", "adv_loss_gain"} <= set(epoch["terms"])
     expected_metric = "dev_ascc_robust_accuracy" if method == "freelb" else "dev_accuracy"
-    assert trained.log["selection_metric"] == expected_metric and expected_metric in epoch
+    assert trained.training.selection_metric == expected_metric and expected_metric in epoch
     if method == "infobert":
         assert {"ib", "anchored_bound"} <= set(epoch["terms"])
 
@@ -251,16 +251,15 @@ def test_without_a_perturbation_freelb_trains_exactly_as_standard(minilm_dir, ss
     from bench.core.config import Scale
     from bench.core.data import TaskData
     from bench.core.models import fingerprint
-    from bench.core.train import TrainSpec, fine_tune
-    from bench.core.method import NoHparams
+    from bench.core.train import TrainJob, TrainSpec, fine_tune
     from methods.standard import Standard
 
     task = TaskData(sst2_task.spec, sst2_task.train[:16], sst2_task.dev[:6], sst2_task.test[:2])
     scale = Scale(n_train=16, n_dev=6, n_test=2, epochs=1, batch_size=8, lr=1e-4, log_every=1, grad_clip=1.0)
-    spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "x", {}, 0, scale, 32, {})
     hp = FreeLBHparams(adv_steps=1, adv_init_mag=0.0, selection="clean")
-    free = fine_tune(spec, FreeLB, hp, task, minilm_dir, log=lambda m: None, assets=assets)
-    std = fine_tune(spec, Standard, NoHparams(), task, minilm_dir, log=lambda m: None, assets=assets)
+    spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "x", dataclasses.asdict(hp), 0, scale, 32, {})
+    free = fine_tune(TrainJob(spec, FreeLB, task, minilm_dir, assets), log=lambda m: None)
+    std = fine_tune(TrainJob(dataclasses.replace(spec, hparams={}), Standard, task, minilm_dir, assets), log=lambda m: None)
     a, b = free.model.state_dict(), std.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [s["loss"] for s in free.log["steps"]] == [s["loss"] for s in std.log["steps"]]
+    assert [s["loss"] for s in free.training.step_log] == [s["loss"] for s in std.training.step_log]

@@ -108,11 +108,11 @@ def tiny_task(sst2_task):
 
 
 def _train(minilm_dir, task, assets, method_cls, **hparams):
-    from bench.core.train import fine_tune
+    from bench.core.train import TrainJob, fine_tune
 
     hp = method_cls.Hparams(ascc_steps=2, **hparams)
     spec = _spec(minilm_dir, "x", dataclasses.asdict(hp))
-    return fine_tune(spec, method_cls, hp, task, minilm_dir, log=lambda m: None, assets=assets)
+    return fine_tune(TrainJob(spec, method_cls, task, minilm_dir, assets), log=lambda m: None)
 
 
 def test_rift_with_alpha_zero_reproduces_adv_base(minilm_dir, tiny_task, assets):
@@ -124,13 +124,13 @@ def test_rift_with_alpha_zero_reproduces_adv_base(minilm_dir, tiny_task, assets)
     rift = _train(minilm_dir, tiny_task, assets, RIFT, beta=10.0, alpha=1.0)
     sb, s0, s1 = base.model.state_dict(), rift0.model.state_dict(), rift.model.state_dict()
     assert all(torch.equal(sb[k], s0[k]) for k in sb)
-    assert [s["loss"] for s in base.log["steps"]] == [s["loss"] for s in rift0.log["steps"]]
-    assert base.log["epochs"][0]["dev_ascc_robust_accuracy"] == rift0.log["epochs"][0]["dev_ascc_robust_accuracy"]
+    assert [s["loss"] for s in base.training.step_log] == [s["loss"] for s in rift0.training.step_log]
+    assert base.training.epoch_log[0]["dev_ascc_robust_accuracy"] == rift0.training.epoch_log[0]["dev_ascc_robust_accuracy"]
     # the information term is real: with α > 0 the same seed gives a different model
     assert not all(torch.equal(sb[k], s1[k]) for k in sb)
-    bounds = [s["info_bound"] for s in rift.log["steps"]]
+    bounds = [s["info_bound"] for s in rift.training.step_log]
     assert all(np.isfinite(bounds)) and all(b <= math.log(4) + 1e-6 for b in bounds)  # 4 examples per class
-    assert rift.log["resolved_hparams"]["alpha"] == 1.0
+    assert rift.training.resolved_hparams["alpha"] == 1.0
 
 
 def test_alpha_and_beta_defaults_follow_the_task(minilm_dir, sst2_task, assets):

@@ -71,7 +71,7 @@ def test_training_and_the_victim_run_under_autocast_with_fp32_weights_and_losses
     the losses see are fp32; fp16 scales the loss."""
     from bench.core.config import Scale
     from bench.core.registry import METHODS
-    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.train import TrainJob, TrainSpec, fine_tune
     from bench.core.victim import Victim
 
     monkeypatch.setattr(precision, "unsupported", lambda p, d: "")  # the CPU stand-in for a capable device
@@ -85,7 +85,7 @@ def test_training_and_the_victim_run_under_autocast_with_fp32_weights_and_losses
     hparams = method_cls.Hparams(**({"ascc_steps": 1} if method_name == "adv-base" else {}))
     spec = TrainSpec("sst2", "minilm-l6", "x", "mean", method_name, dataclasses.asdict(hparams), 0, scale, 32,
                      {"n_train": 32})
-    trained = fine_tune(spec, method_cls, hparams, task, minilm_dir, torch.device("cpu"), log=lambda m: None)
+    trained = fine_tune(TrainJob(spec, method_cls, task, minilm_dir), torch.device("cpu"), log=lambda m: None)
     dtype = precision.DTYPES[mode]
     assert entered and all(e == ("cpu", dtype) for e in entered)
     assert {p.dtype for p in trained.model.parameters()} == {torch.float32}

@@ -57,7 +57,7 @@ def test_every_registered_method_trains(name, micro_task, minilm_dir, assets):
     from bench.core.config import Scale
     from bench.core.models import fingerprint
     from bench.core.registry import DATASETS
-    from bench.core.train import TrainSpec, fine_tune
+    from bench.core.train import TrainJob, TrainSpec, fine_tune
 
     cls = METHODS.get(name)
     hparams = _tiny({"ascc_steps": 1, "adv_steps": 2}, cls.Hparams)
@@ -65,10 +65,10 @@ def test_every_registered_method_trains(name, micro_task, minilm_dir, assets):
     cls.check_config(hparams, DATASETS.get("sst2"), scale.batch_size)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", name, dataclasses.asdict(hparams), 0,
                      scale, 32, {"n_train": 8})
-    trained = fine_tune(spec, cls, hparams, micro_task, minilm_dir, log=lambda m: None, assets=assets)
-    steps = trained.log["steps"]
+    trained = fine_tune(TrainJob(spec, cls, micro_task, minilm_dir, assets), log=lambda m: None)
+    steps = trained.training.step_log
     assert steps and all(math.isfinite(s["loss"]) for s in steps)
-    assert trained.log["selected_epoch"] == 1 and trained.log["selection_metric"]
+    assert trained.training.selected_epoch == 1 and trained.training.selection_metric
 
 
 @pytest.mark.parametrize("name", ATTACKS.names())

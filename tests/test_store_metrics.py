@@ -3,6 +3,7 @@ import json
 import pytest
 
 from bench.core.metrics import attack_metrics
+from bench.core.record import ExampleLine
 from bench.core.store import (CorruptRecord, SCHEMA_VERSION, atomic_write_json, atomic_write_text, config_hash,
                          load_record, load_records)
 
@@ -54,32 +55,32 @@ def test_config_hash_is_order_independent():
     assert config_hash({"a": 1}) != config_hash({"a": 2})
 
 
-def _row(status, words_changed=0, n_words=10, queries=5, seconds=1.0):
-    return {"status": status, "words_changed": words_changed, "n_words": n_words, "queries": queries,
-            "forwards": queries, "seconds": seconds}
+def _row(status, words_changed=0, n_words=10, queries=5, seconds=1.0, **more):
+    return ExampleLine(status=status, words_changed=words_changed, n_words=n_words, queries=queries, forwards=queries,
+                       seconds=seconds, **more)
 
 
 def test_attack_metrics_by_hand():
     rows = [_row("skipped", queries=1), _row("success", 2, 10, 20), _row("success", 1, 4, 10), _row("failed", 5, 10, 30)]
     m = attack_metrics(rows)
-    assert m["n_examples"] == 4 and m["n_attacked"] == 3 and m["n_success"] == 2
-    assert m["clean_accuracy"] == pytest.approx(3 / 4)
-    assert m["accuracy_under_attack"] == pytest.approx(1 / 4)
-    assert m["attack_success_rate"] == pytest.approx(2 / 3)
-    assert m["mean_perturbed_pct"] == pytest.approx((20 + 25) / 2)
-    assert m["mean_queries"] == pytest.approx(20)
+    assert m.n_examples == 4 and m.n_attacked == 3 and m.n_success == 2
+    assert m.clean_accuracy == pytest.approx(3 / 4)
+    assert m.accuracy_under_attack == pytest.approx(1 / 4)
+    assert m.attack_success_rate == pytest.approx(2 / 3)
+    assert m.mean_perturbed_pct == pytest.approx((20 + 25) / 2)
+    assert m.mean_queries == pytest.approx(20)
 
 
 def test_unattackable_examples_count_as_robust_and_apart():
     """An example the recipe could not attack counts as robust in the paper's metric; the accuracy over attackable
     examples leaves it out. A file from before the status names it by AddSent's reason."""
-    legacy = {**_row("failed"), "reason": "no admissible distractor"}
+    legacy = _row("failed", reason="no admissible distractor")
     rows = [_row("skipped"), _row("success", 1), _row("failed", 2), _row("unattackable"), legacy]
     m = attack_metrics(rows)
-    assert m["n_attacked"] == 4 and m["n_success"] == 1 and m["n_unattackable"] == 2
-    assert m["accuracy_under_attack"] == pytest.approx(3 / 5)  # failed + two unattackable, of five
-    assert m["accuracy_under_attack_attackable"] == pytest.approx(1 / 3)  # the failed one, of skipped/success/failed
-    assert attack_metrics([_row("unattackable")])["accuracy_under_attack_attackable"] is None
+    assert m.n_attacked == 4 and m.n_success == 1 and m.n_unattackable == 2
+    assert m.accuracy_under_attack == pytest.approx(3 / 5)  # failed + two unattackable, of five
+    assert m.accuracy_under_attack_attackable == pytest.approx(1 / 3)  # the failed one, of skipped/success/failed
+    assert attack_metrics([_row("unattackable")]).accuracy_under_attack_attackable is None
 
 
 def test_written_files_get_the_umask_mode(tmp_path):
@@ -94,17 +95,17 @@ def test_written_files_get_the_umask_mode(tmp_path):
 
 def test_attack_metrics_undefined_values_are_none():
     m = attack_metrics([_row("skipped")])
-    assert m["attack_success_rate"] is None and m["mean_perturbed_pct"] is None and m["accuracy_under_attack"] == 0
-    assert attack_metrics([])["clean_accuracy"] is None
+    assert m.attack_success_rate is None and m.mean_perturbed_pct is None and m.accuracy_under_attack == 0
+    assert attack_metrics([]).clean_accuracy is None
 
 
 def test_clean_margin_by_hand_with_three_classes():
     from bench.core.metrics import clean_margin, median_clean_margin
 
-    rows = [{"label": 2, "original_probs": [0.1, 0.3, 0.6], "status": "failed"},    # 0.6 − 0.3
-            {"label": 0, "original_probs": [0.5, 0.1, 0.4], "status": "success"},   # 0.5 − 0.4
-            {"label": 1, "original_probs": [0.2, 0.7, 0.1], "status": "failed"},    # 0.7 − 0.2
-            {"label": 1, "original_probs": [0.6, 0.3, 0.1], "status": "skipped"}]   # misclassified: not attacked
+    rows = [ExampleLine(label=2, original_probs=[0.1, 0.3, 0.6], status="failed"),    # 0.6 − 0.3
+            ExampleLine(label=0, original_probs=[0.5, 0.1, 0.4], status="success"),   # 0.5 − 0.4
+            ExampleLine(label=1, original_probs=[0.2, 0.7, 0.1], status="failed"),    # 0.7 − 0.2
+            ExampleLine(label=1, original_probs=[0.6, 0.3, 0.1], status="skipped")]   # misclassified: not attacked
     assert [round(clean_margin(r), 6) for r in rows] == [0.3, 0.1, 0.5, -0.3]
     assert median_clean_margin(rows) == pytest.approx(0.3)
     assert median_clean_margin(rows[3:]) is None

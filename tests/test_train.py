@@ -5,10 +5,9 @@ import torch
 from bench.core.config import Scale
 from bench.core.models import fingerprint
 from bench.core.model_cache import ModelCache
-from bench.core.train import TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
+from bench.core.train import TrainJob, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
 from bench.core.data import Example
 from bench.core.victim import Victim
-from bench.core.method import NoHparams
 from methods.standard import Standard
 
 
@@ -43,14 +42,14 @@ def small_task(sst2_task):
 
 
 def test_fine_tuning_is_deterministic_and_logs_distance(small_task, minilm_dir):
-    a = fine_tune(_spec(minilm_dir, 0), Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
-    b = fine_tune(_spec(minilm_dir, 0), Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
-    c = fine_tune(_spec(minilm_dir, 1), Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
+    a = fine_tune(TrainJob(_spec(minilm_dir, 0), Standard, small_task, minilm_dir), log=lambda m: None)
+    b = fine_tune(TrainJob(_spec(minilm_dir, 0), Standard, small_task, minilm_dir), log=lambda m: None)
+    c = fine_tune(TrainJob(_spec(minilm_dir, 1), Standard, small_task, minilm_dir), log=lambda m: None)
     sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
-    assert a.log["epochs"] == b.log["epochs"]
-    steps = a.log["steps"]
+    assert a.training.epoch_log == b.training.epoch_log
+    steps = a.training.step_log
     assert [s["step"] for s in steps] == [1, 2, 3]
     distances = [s["rel_weight_distance"] for s in steps]
     assert 0 < distances[0] < distances[-1] < 0.1  # fine-tuning moves the weights, a little
@@ -58,17 +57,18 @@ def test_fine_tuning_is_deterministic_and_logs_distance(small_task, minilm_dir):
 
 def test_model_cache_roundtrip(small_task, minilm_dir, tmp_path):
     spec = _spec(minilm_dir, 2)
-    trained = fine_tune(spec, Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
+    trained = fine_tune(TrainJob(spec, Standard, small_task, minilm_dir), log=lambda m: None)
     cache = ModelCache(tmp_path)
     assert cache.load(spec, 2, minilm_dir) is None
-    cache.save(trained)
+    cache.save(spec, trained)
     entry = cache.entry(spec.key)
     assert sorted(p.name for p in entry.iterdir()) == ["manifest.json", "model.safetensors", "train_log.json"]
     import hashlib, json  # noqa: E401
     manifest = json.loads((entry / "manifest.json").read_text())["sha256"]
     assert manifest == {n: hashlib.sha256((entry / n).read_bytes()).hexdigest() for n in ("model.safetensors", "train_log.json")}
     loaded = cache.load(spec, 2, minilm_dir)
-    assert loaded is not None and loaded.cached and loaded.log == trained.log
+    assert loaded is not None and loaded.cached and not trained.cached
+    assert loaded.training.to_json() == {**trained.training.to_json(), "from_cache": True}
     texts = [ex.text for ex in small_task.test]
     p1 = Victim(trained.model, trained.tokenizer, 32).predict_proba(texts)
     p2 = Victim(loaded.model, loaded.tokenizer, 32).predict_proba(texts)
@@ -197,11 +197,11 @@ def test_loop_settings_reach_the_optimiser(small_task, minilm_dir, monkeypatch):
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
     spec = _spec(minilm_dir, 0)
     spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, adam_eps=1e-6, grad_clip=0.0))
-    trained = fine_tune(spec, Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
+    trained = fine_tune(TrainJob(spec, Standard, small_task, minilm_dir), log=lambda m: None)
     assert seen["eps"] == 1e-6 and seen["clipped"] == 0  # grad_clip=0: never clipped
-    assert trained.log["epochs"][0]["terms"]["ce"] > 0  # per-epoch mean of each loss term
+    assert trained.training.epoch_log[0]["terms"]["ce"] > 0  # per-epoch mean of each loss term
     spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, grad_clip=0.5))
-    fine_tune(spec, Standard, NoHparams(), small_task, minilm_dir, log=lambda m: None)
+    fine_tune(TrainJob(spec, Standard, small_task, minilm_dir), log=lambda m: None)
     assert seen["clipped"] == 3 and seen["max_norm"] == 0.5
 
 
@@ -222,3 +222,25 @@ def test_model_notes_by_hand():
     assert "raise epochs (now 2), n_train (now 512) or lr (now 0.0001)" in close[0]
     constant = model_notes([0] * 20, dev, scale)  # 0.6 accuracy, class 0 for 100 %
     assert [n.split(":")[0] for n in constant] == ["near chance", "near-constant"] and "100 %" in constant[1]
+
+
+def test_a_cache_entry_written_before_the_typed_log_reads_as_the_same_training():
+    """Entries cached before ``train_log.json`` held the Training section (a flat log) still load, with the
+    record fields they always gave; an entry without ``resolved_hparams`` records the configuration's."""
+    from bench.core.model_cache import LOG_FORMAT, training_of
+    from bench.core.record import Training
+
+    epochs = [{"epoch": 1, "step": 3, "dev_accuracy": 0.5, "rel_weight_distance": 0.01},
+              {"epoch": 2, "step": 6, "dev_accuracy": 0.75, "rel_weight_distance": 0.02}]
+    flat = {"train_key": "k", "config": {"hparams": {"beta": 1.0}, "train": {"epochs": 2}}, "steps": [{"step": 3}],
+            "epochs": epochs, "selected_epoch": 2, "selection_metric": "dev_accuracy", "selected_dev_score": 0.75,
+            "selected_dev_accuracy": 0.75, "final_rel_weight_distance": 0.02, "selected_rel_weight_distance": 0.02,
+            "train_seconds": 9.5, "steps_total": 6}
+    training = training_of(flat)
+    assert training == Training(train_key="k", from_cache=False, epochs=2, selected_epoch=2,
+                                selection_metric="dev_accuracy", selected_dev_accuracy=0.75,
+                                final_rel_weight_distance=0.02, selected_rel_weight_distance=0.02, train_seconds=9.5,
+                                epoch_log=epochs, resolved_hparams={"beta": 1.0}, inactive_terms=[],
+                                step_log=[{"step": 3}], notes=[])
+    assert training_of({**flat, "resolved_hparams": {"beta": 2.0}}).resolved_hparams == {"beta": 2.0}
+    assert training_of({"format": LOG_FORMAT, "config": {}, "training": training.to_json()}) == training

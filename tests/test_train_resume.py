@@ -14,7 +14,7 @@ from bench.core.config import Scale
 from bench.core.models import fingerprint
 from bench.core.registry import METHODS
 from bench.core.model_cache import ModelCache, train_or_load
-from bench.core.train import TrainSpec, fine_tune
+from bench.core.train import TrainJob, TrainSpec, fine_tune
 import bench.core.train_checkpoint as checkpoint_module
 
 
@@ -35,17 +35,15 @@ def _spec(minilm_dir, method: str, hparams: dict, epochs: int = 3) -> TrainSpec:
 
 
 def _train(spec, tiny_task, minilm_dir, checkpoints=None, said=None):
-    cls = METHODS.get(spec.method)
-    hparams = cls.Hparams(**spec.hparams)
-    return fine_tune(spec, cls, hparams, tiny_task, minilm_dir, log=(said.append if said is not None else lambda m: None),
-                     checkpoints=checkpoints)
+    job = TrainJob(spec, METHODS.get(spec.method), tiny_task, minilm_dir)
+    return fine_tune(job, log=(said.append if said is not None else lambda m: None), checkpoints=checkpoints)
 
 
 def _same(a, b) -> None:
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-    strip = lambda log: {k: v for k, v in log.items() if k != "train_seconds"}  # noqa: E731
-    assert strip(a.log) == strip(b.log)
+    strip = lambda training: {k: v for k, v in training.to_json().items() if k != "train_seconds"}  # noqa: E731
+    assert strip(a.training) == strip(b.training)
 
 
 def _kill_after_epoch(monkeypatch, epoch: int) -> None:
@@ -138,10 +136,10 @@ def test_the_cache_removes_the_checkpoints_once_the_model_is_saved(tiny_task, mi
     with monkeypatch.context() as patch:
         _kill_after_epoch(patch, 1)
         with pytest.raises(Killed):
-            train_or_load(spec, cls, cls.Hparams(), tiny_task, minilm_dir, cache, log=lambda m: None)
+            train_or_load(TrainJob(spec, cls, tiny_task, minilm_dir), cache, log=lambda m: None)
     assert (cache.checkpoints(spec.key) / "epoch-0001").is_dir()
     said = []
-    trained = train_or_load(spec, cls, cls.Hparams(), tiny_task, minilm_dir, cache, log=said.append)
+    trained = train_or_load(TrainJob(spec, cls, tiny_task, minilm_dir), cache, log=said.append)
     assert any("resuming training after epoch 1/2" in s for s in said)
     assert not cache.checkpoints(spec.key).exists() and cache.entry(spec.key).is_dir()
-    assert trained.log["steps_total"] == 2 * 4
+    assert trained.training.epoch_log[-1]["step"] == 2 * 4

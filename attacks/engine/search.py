@@ -24,7 +24,8 @@ from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 
-from bench.core.attack import AttackContext, AttackRecipe, AttackResult, Outcome, final_result, skipped_result
+from bench.core.attack import AttackContext, AttackRecipe, Outcome, final_result, skipped_result
+from bench.core.record import ExampleLine
 from bench.core.text import Words, get_field
 from bench.core.data import Example, TextInput
 from bench.core.victim import Victim
@@ -172,7 +173,7 @@ class EngineRecipe(AttackRecipe):
     gpu_width: int = 32
 
     def iter_attack(self, victim: Victim, examples: list[Example], field: int,
-                    in_flight: int | None = None) -> Iterator[AttackResult]:
+                    in_flight: int | None = None) -> Iterator[ExampleLine]:
         """Many examples' searches run in lock-step and share batches (:func:`iter_many`)."""
         if in_flight is None:
             in_flight = self.gpu_width if getattr(getattr(victim, "device", None), "type", "cpu") == "cuda" else 1
@@ -186,14 +187,14 @@ class EngineRecipe(AttackRecipe):
 
 
 def attack_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example], field: int,
-                width: int = 16) -> list[AttackResult]:
+                width: int = 16) -> list[ExampleLine]:
     """:func:`iter_many`'s results in the order of ``examples``."""
     order = {ex.uid: i for i, ex in enumerate(examples)}
     return sorted(iter_many(recipe, victim, examples, field, width), key=lambda r: order[r.uid])
 
 
 def iter_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example], field: int,
-              width: int = 16) -> Iterator[AttackResult]:
+              width: int = 16) -> Iterator[ExampleLine]:
     """Attack ``examples`` with up to ``width`` searches in flight, their batches scored in one victim call;
     yields each example's result as soon as its search ends (so not necessarily in order).
 
@@ -207,7 +208,7 @@ def iter_many(recipe: EngineRecipe, victim: Victim, examples: Sequence[Example],
     queue = list(range(len(examples)))
     limits = recipe.limits()
 
-    def finish(run: _Run, ctx: AttackContext, start: float) -> AttackResult:
+    def finish(run: _Run, ctx: AttackContext, start: float) -> ExampleLine:
         outcome = run.outcome
         assert outcome is not None
         adversarial = outcome.adversarial if outcome.adversarial is not None else ctx.text_with(outcome.substitutions)

@@ -1,4 +1,4 @@
-"""Attack recipes: the per-example result record and the wrapper every recipe's search runs in.
+"""Attack recipes: the wrapper every recipe's search runs in, and the line of the examples file it emits.
 
 A recipe (TextAttack's decomposition: goal + constraints + transformation + search) implements
 :meth:`AttackRecipe.search` on one example whose clean prediction is correct; the wrapper here
@@ -9,7 +9,7 @@ honest query counts and the result record.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
@@ -30,41 +30,22 @@ SKIPPED = "skipped"  # the clean prediction was already wrong: nothing to attack
 UNATTACKABLE = "unattackable"  # the clean prediction is right but the recipe found no edit it may make: not attacked
 
 
-@dataclass
-class AttackResult:
-    """One attacked example (a line of the cell's ``.examples.jsonl``)."""
+def _as_json_input(inputs: TextInput) -> str | list[str]:
+    """An input as the examples file holds it: a text, or ``[text, text_pair]``."""
+    return list(inputs) if isinstance(inputs, tuple) else inputs
 
-    uid: str
-    label: int
-    status: str
-    original: TextInput
-    adversarial: TextInput
-    original_pred: int
-    original_probs: list[float]
-    final_pred: int
-    final_probs: list[float]
-    n_words: int
-    words_changed: int
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    queries: int = 0
-    forwards: int = 0
-    seconds: float = 0.0
-    reason: str = ""
 
-    @property
-    def perturbed_fraction(self) -> float:
-        return self.words_changed / self.n_words if self.n_words else 0.0
-
-    def to_line(self) -> ExampleLine:
-        """The typed line of the cell's examples file."""
-        row = asdict(self)
-        for key in ("original", "adversarial"):
-            if isinstance(row[key], tuple):
-                row[key] = list(row[key])
-        return ExampleLine(**row, perturbed_fraction=self.perturbed_fraction)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.to_line().to_json()
+def example_line(*, uid: str, label: int, status: str, original: TextInput, adversarial: TextInput, original_pred: int,
+                 original_probs: np.ndarray, final_pred: int, final_probs: np.ndarray, n_words: int, words_changed: int,
+                 changes: list[dict[str, Any]] | None = None, queries: int = 0, forwards: int = 0, seconds: float = 0.0,
+                 reason: str = "") -> ExampleLine:
+    """One attacked example's line of the cell's ``.examples.jsonl``: what every recipe emits."""
+    return ExampleLine(uid=uid, label=label, status=status, original=_as_json_input(original),
+                       adversarial=_as_json_input(adversarial), original_pred=original_pred,
+                       original_probs=np.asarray(original_probs).tolist(), final_pred=final_pred,
+                       final_probs=np.asarray(final_probs).tolist(), n_words=n_words, words_changed=words_changed,
+                       changes=list(changes or []), queries=queries, forwards=forwards, seconds=seconds, reason=reason,
+                       perturbed_fraction=words_changed / n_words if n_words else 0.0)
 
 
 @dataclass
@@ -145,7 +126,7 @@ class AttackRecipe:
         raise NotImplementedError
 
     def iter_attack(self, victim: Victim, examples: list[Example], field: int,
-                    in_flight: int | None = None) -> Iterator[AttackResult]:
+                    in_flight: int | None = None) -> Iterator[ExampleLine]:
         """Attack every example, yielding each result as soon as it is final.
 
         Engine recipes attack up to ``in_flight`` examples at once, their queries batched together (default:
@@ -154,12 +135,12 @@ class AttackRecipe:
         for example in examples:
             yield self.attack(victim, example, field)
 
-    def attack_all(self, victim: Victim, examples: list[Example], field: int) -> list[AttackResult]:
+    def attack_all(self, victim: Victim, examples: list[Example], field: int) -> list[ExampleLine]:
         """Every example's result, in the order of ``examples``."""
         order = {ex.uid: i for i, ex in enumerate(examples)}
         return sorted(self.iter_attack(victim, examples, field), key=lambda r: order[r.uid])
 
-    def attack(self, victim: Victim, example: Example, field: int) -> AttackResult:
+    def attack(self, victim: Victim, example: Example, field: int) -> ExampleLine:
         start = time.perf_counter()
         victim.clear_cache()
         before = victim.snapshot()
@@ -179,17 +160,17 @@ class AttackRecipe:
 
 
 def skipped_result(example: Example, words: Words, probs: np.ndarray, queries: int, forwards: int,
-                   seconds: float) -> AttackResult:
+                   seconds: float) -> ExampleLine:
     """The record of an example whose clean prediction is already wrong (nothing to attack)."""
     pred = int(probs.argmax())
-    return AttackResult(uid=example.uid, label=example.label, status=SKIPPED, original=example.inputs,
-                        adversarial=example.inputs, original_pred=pred, original_probs=probs.tolist(),
-                        final_pred=pred, final_probs=probs.tolist(), n_words=len(words), words_changed=0,
-                        queries=queries, forwards=forwards, seconds=seconds, reason="clean prediction wrong")
+    return example_line(uid=example.uid, label=example.label, status=SKIPPED, original=example.inputs,
+                        adversarial=example.inputs, original_pred=pred, original_probs=probs, final_pred=pred,
+                        final_probs=probs, n_words=len(words), words_changed=0, queries=queries, forwards=forwards,
+                        seconds=seconds, reason="clean prediction wrong")
 
 
 def final_result(ctx: AttackContext, outcome: Outcome, adversarial: TextInput, final: np.ndarray, queries: int,
-                 forwards: int, seconds: float) -> AttackResult:
+                 forwards: int, seconds: float) -> ExampleLine:
     """The record of an attacked example, from the search's outcome and the adversarial input's probabilities."""
     final_pred = int(final.argmax())
     words = ctx.words
@@ -197,8 +178,7 @@ def final_result(ctx: AttackContext, outcome: Outcome, adversarial: TextInput, f
         {"index": i, "original": words.word(i), "substitute": s} for i, s in sorted(outcome.substitutions.items())]
     changed = outcome.words_changed if outcome.words_changed is not None else len(outcome.substitutions)
     status = UNATTACKABLE if outcome.unattackable else SUCCESS if final_pred != ctx.label else FAILED
-    return AttackResult(uid=ctx.example.uid, label=ctx.label, status=status,
-                        original=ctx.example.inputs, adversarial=adversarial, original_pred=int(ctx.probs.argmax()),
-                        original_probs=ctx.probs.tolist(), final_pred=final_pred, final_probs=final.tolist(),
-                        n_words=len(words), words_changed=changed, changes=changes, queries=queries,
-                        forwards=forwards, seconds=seconds, reason=outcome.reason)
+    return example_line(uid=ctx.example.uid, label=ctx.label, status=status, original=ctx.example.inputs,
+                        adversarial=adversarial, original_pred=int(ctx.probs.argmax()), original_probs=ctx.probs,
+                        final_pred=final_pred, final_probs=final, n_words=len(words), words_changed=changed,
+                        changes=changes, queries=queries, forwards=forwards, seconds=seconds, reason=outcome.reason)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from bench.core.attack import AttackResult
+from bench.core.record import ExampleLine
 from bench.core.text import Words
 from bench.core.data import Example
 
@@ -34,9 +34,10 @@ class Cropped:
     tail: str
     n_words: int
 
-    def restore(self, result: AttackResult) -> AttackResult:
+    def restore(self, result: ExampleLine) -> ExampleLine:
         return replace(result, original=self.original.inputs, adversarial=f"{result.adversarial}{self.tail}",
-                       n_words=self.n_words)
+                       n_words=self.n_words,
+                       perturbed_fraction=result.words_changed / self.n_words if self.n_words else 0.0)
 
 
 def crop_for_attack(example: Example, field: int, tokenizer, max_length: int) -> Cropped | None:

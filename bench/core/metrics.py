@@ -20,7 +20,9 @@ Undefined values (e.g. no successful attack) are None, never NaN or 0.
 from __future__ import annotations
 
 from statistics import fmean, median
-from typing import Any, Iterable
+from typing import Iterable
+
+from bench.core.record import ExampleLine, Metrics
 
 
 def _mean(values: list[float]) -> float | None:
@@ -32,45 +34,51 @@ def _mean(values: list[float]) -> float | None:
 LEGACY_UNATTACKABLE_REASON = "no admissible distractor"
 
 
-def is_unattackable(row: dict[str, Any]) -> bool:
+def is_unattackable(line: ExampleLine) -> bool:
     """The recipe had no edit it may make for this correctly classified example (also in files written before the
     ``unattackable`` status: :data:`LEGACY_UNATTACKABLE_REASON`)."""
-    return row["status"] == "unattackable" or (row["status"] == "failed"
-                                                and row.get("reason") == LEGACY_UNATTACKABLE_REASON)
+    return line.status == "unattackable" or (line.status == "failed" and line.reason == LEGACY_UNATTACKABLE_REASON)
 
 
-def attack_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    rows = list(rows)
-    n = len(rows)
-    attacked = [r for r in rows if r["status"] != "skipped"]
-    success = [r for r in attacked if r["status"] == "success"]
-    unattackable = sum(is_unattackable(r) for r in rows)
+def attack_metrics(lines: Iterable[ExampleLine]) -> Metrics:
+    """The cell metrics of its example lines (:class:`~bench.core.record.ExampleLine`; a file's rows through
+    :meth:`ExampleLine.from_json`)."""
+    lines = list(lines)
+    n = len(lines)
+    attacked = [r for r in lines if r.status != "skipped"]
+    success = [r for r in attacked if r.status == "success"]
+    unattackable = sum(is_unattackable(r) for r in lines)
     attackable = n - unattackable
-    return {
-        "n_examples": n,
-        "n_attacked": len(attacked),
-        "n_success": len(success),
-        "clean_accuracy": len(attacked) / n if n else None,
-        "accuracy_under_attack": (len(attacked) - len(success)) / n if n else None,
-        "n_unattackable": unattackable,
-        "accuracy_under_attack_attackable": ((len(attacked) - len(success) - unattackable) / attackable
-                                             if attackable else None),
-        "attack_success_rate": len(success) / len(attacked) if attacked else None,
-        "mean_perturbed_pct": _mean([100.0 * r["words_changed"] / r["n_words"] for r in success if r["n_words"]]),
-        "mean_queries": _mean([float(r["queries"]) for r in attacked]),
-        "mean_forwards": _mean([float(r["forwards"]) for r in attacked]),
-        "seconds_per_example": _mean([float(r["seconds"]) for r in rows]),
-        "mean_similarity": _mean([float(r["similarity"]) for r in success if r.get("similarity") is not None]),
-    }
+    return Metrics(
+        n_examples=n,
+        n_attacked=len(attacked),
+        n_success=len(success),
+        clean_accuracy=len(attacked) / n if n else None,
+        accuracy_under_attack=(len(attacked) - len(success)) / n if n else None,
+        n_unattackable=unattackable,
+        accuracy_under_attack_attackable=((len(attacked) - len(success) - unattackable) / attackable
+                                          if attackable else None),
+        attack_success_rate=len(success) / len(attacked) if attacked else None,
+        mean_perturbed_pct=_mean([100.0 * r.words_changed / r.n_words for r in success if r.n_words]),
+        mean_queries=_mean([float(r.queries) for r in attacked]),
+        mean_forwards=_mean([float(r.forwards) for r in attacked]),
+        seconds_per_example=_mean([float(r.seconds) for r in lines]),
+        mean_similarity=_mean([float(r.similarity) for r in success if r.similarity is not None]),
+    )
 
 
-def clean_margin(row: dict[str, Any]) -> float:
+def metric_names() -> list[str]:
+    """The names :func:`attack_metrics` sets (the record's ``metrics`` keys)."""
+    return [f.name for f in Metrics.documented()]
+
+
+def clean_margin(line: ExampleLine) -> float:
     """p(gold) − the largest other class probability, on the clean text (negative when misclassified)."""
-    probs, gold = row["original_probs"], row["label"]
+    probs, gold = line.original_probs, line.label
     return probs[gold] - max(p for k, p in enumerate(probs) if k != gold)
 
 
-def median_clean_margin(rows: Iterable[dict[str, Any]]) -> float | None:
+def median_clean_margin(lines: Iterable[ExampleLine]) -> float | None:
     """The median :func:`clean_margin` over the attacked (correctly classified) examples; None when none was."""
-    margins = [clean_margin(r) for r in rows if r["status"] != "skipped"]
+    margins = [clean_margin(r) for r in lines if r.status != "skipped"]
     return median(margins) if margins else None

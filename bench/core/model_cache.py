@@ -5,6 +5,7 @@ fine-tuned now and cached. Models are stored as safetensors under a hash of thei
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,12 +17,29 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from bench.core.classifier import build_empty
-from bench.core.data import TaskData
 from bench.core.locks import pid_alive
-from bench.core.method import Method
+from bench.core.record import Training
 from bench.core.store import atomic_write_json, sha256_of
-from bench.core.train import TrainedModel, TrainSpec, fine_tune
+from bench.core.train import TrainedModel, TrainJob, TrainSpec, fine_tune
 from bench.core.victim import pick_device
+
+
+#: layout of an entry's ``train_log.json``: ``{"format", "config": the training configuration, "training": the
+#: record's Training section}``; an entry written before it (a flat log) is read too (:func:`training_of`)
+LOG_FORMAT = 2
+
+
+def training_of(log: dict[str, Any]) -> Training:
+    """The :class:`Training` an entry's ``train_log.json`` holds, of either layout."""
+    if log.get("format") == LOG_FORMAT:
+        return Training.from_json(log["training"], "train_log.json")
+    return Training(  # the flat log of entries cached before LOG_FORMAT
+        train_key=log["train_key"], from_cache=False, epochs=log["config"]["train"]["epochs"],
+        selected_epoch=log["selected_epoch"], selection_metric=log["selection_metric"],
+        selected_dev_accuracy=log["selected_dev_accuracy"], final_rel_weight_distance=log["final_rel_weight_distance"],
+        selected_rel_weight_distance=log["selected_rel_weight_distance"], train_seconds=log["train_seconds"],
+        epoch_log=log["epochs"], resolved_hparams=log.get("resolved_hparams", log["config"]["hparams"]),
+        inactive_terms=log.get("inactive_terms", []), step_log=log["steps"], notes=log.get("notes", []))
 
 
 class ModelCache:
@@ -104,25 +122,27 @@ class ModelCache:
                 model, tokenizer = build_empty(model_dir, num_labels, spec.pooling, spec.scale.tokenizer)
                 load_model(model, str(path / "model.safetensors"), strict=True)
                 with open(path / "train_log.json", encoding="utf-8") as handle:
-                    train_log = json.load(handle)
+                    training = training_of(json.load(handle))
             except Exception as exc:  # noqa: BLE001 - any failure to read the entry makes it unusable
                 why = f"it does not load ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
         if why:
             self.quarantine(path, why)
             return None
         model.to(device or pick_device()).eval()
-        return TrainedModel(model, tokenizer, train_log, cached=True, path=path)
+        return TrainedModel(model, tokenizer, dataclasses.replace(training, from_cache=True), path=path)
 
-    def save(self, trained: TrainedModel) -> Path:
+    def save(self, spec: TrainSpec, trained: TrainedModel) -> Path:
+        """Cache ``trained``, the model of ``spec``."""
         import socket
 
-        key = trained.log["train_key"]
+        key = trained.training.train_key
         final = self.entry(key)
         tmp = self.root / f".{key}.tmp-{socket.gethostname()}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_model(trained.model, str(tmp / "model.safetensors"))
-        atomic_write_json(tmp / "train_log.json", trained.log)
+        atomic_write_json(tmp / "train_log.json", {"format": LOG_FORMAT, "config": spec.key_dict(),
+                                                   "training": trained.training.to_json()})
         atomic_write_json(tmp / self.MANIFEST, {"train_key": key,
                                                 "sha256": {name: sha256_of(tmp / name) for name in self.FILES}})
         try:
@@ -135,18 +155,18 @@ class ModelCache:
 
 
 
-def train_or_load(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
-                  cache: ModelCache, device: torch.device | None = None, log: Callable[[str], None] = print,
-                  assets: Any = None) -> TrainedModel:
-    """The cached model for ``spec`` if there is one, otherwise a freshly fine-tuned (and cached) one."""
-    cached = cache.load(spec, task.spec.num_labels, model_dir, device)
+def train_or_load(job: TrainJob, cache: ModelCache, device: torch.device | None = None,
+                  log: Callable[[str], None] = print) -> TrainedModel:
+    """The cached model of ``job`` if there is one, otherwise a freshly fine-tuned (and cached) one."""
+    spec = job.spec
+    cached = cache.load(spec, job.task.spec.num_labels, job.model_dir, device)
     if cached is not None:
         log(f"  using cached fine-tuned model {cached.path}")
-        for note in cached.log.get("notes", []):
+        for note in cached.training.notes:
             log(f"  warning: {note}")
         return cached
     checkpoints = cache.checkpoints(spec.key)
-    trained = fine_tune(spec, method_cls, hparams, task, model_dir, device, log, assets, checkpoints)
-    cache.save(trained)
+    trained = fine_tune(job, device, log, checkpoints)
+    cache.save(spec, trained)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the model is cached: its epochs are no longer needed
     return trained

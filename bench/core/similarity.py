@@ -6,13 +6,14 @@ universal-sentence-encoder-multilingual v3 in pure NumPy, weights shipped in the
 the attacked field (for NLI, the hypothesis; for ``addsent``, the field that received the distractor).
 
     from bench.core.similarity import annotate
-    annotate(rows)                   # adds "similarity" to each successful row, None elsewhere
-    mean_similarity(rows)            # over successful attacks; None when there is none
+    lines = annotate(lines)          # each successful line with its "similarity", None elsewhere
+    mean_similarity(lines)           # over successful attacks; None when there is none
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from functools import lru_cache
 from statistics import fmean
 from typing import Any, Sequence
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bench.core.errors import BenchError
+from bench.core.record import ExampleLine
 
 
 def available() -> bool:
@@ -94,18 +96,15 @@ def _changed_field(original: Any, adversarial: Any) -> tuple[str, str]:
     return original[-1], adversarial[-1]
 
 
-def annotate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add ``similarity`` (a float for successful attacks, else None) to result rows, in place."""
-    todo = [r for r in rows if r.get("status") == "success"]
-    pairs = [_changed_field(r["original"], r["adversarial"]) for r in todo]
-    scores = cosine([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else []
-    for r in rows:
-        r["similarity"] = None
-    for r, s in zip(todo, scores):
-        r["similarity"] = float(s)
-    return rows
+def annotate(lines: list[ExampleLine]) -> list[ExampleLine]:
+    """``lines`` with ``similarity`` set: a float for a successful attack, None elsewhere (new lines; the given
+    ones are left as they are)."""
+    todo = [i for i, line in enumerate(lines) if line.status == "success"]
+    pairs = [_changed_field(lines[i].original, lines[i].adversarial) for i in todo]
+    scores = dict(zip(todo, cosine([p[0] for p in pairs], [p[1] for p in pairs]))) if pairs else {}
+    return [replace(line, similarity=float(scores[i]) if i in scores else None) for i, line in enumerate(lines)]
 
 
-def mean_similarity(rows: list[dict[str, Any]]) -> float | None:
-    values = [r["similarity"] for r in rows if r.get("similarity") is not None]
+def mean_similarity(lines: list[ExampleLine]) -> float | None:
+    values = [line.similarity for line in lines if line.similarity is not None]
     return fmean(values) if values else None

@@ -119,9 +119,9 @@ def checked_examples(record: CellRecord, examples: Path) -> tuple[list[dict], st
         rows = read_example_lines(examples)
     except CorruptRecord as exc:
         return [], str(exc)
-    counts = attack_metrics(rows)
-    wrong = [f"{k} {counts[k]} (the record says {getattr(record.metrics, k)})"
-             for k in ("n_examples", "n_attacked", "n_success") if counts[k] != getattr(record.metrics, k)]
+    counts = attack_metrics(ExampleLine.from_json(row) for row in rows)
+    wrong = [f"{k} {getattr(counts, k)} (the record says {getattr(record.metrics, k)})"
+             for k in ("n_examples", "n_attacked", "n_success") if getattr(counts, k) != getattr(record.metrics, k)]
     return (rows, "") if not wrong else ([], f"{examples}: {', '.join(wrong)}")
 
 

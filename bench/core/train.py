@@ -82,29 +82,37 @@ class TrainSpec:
         return config_hash(self.key_dict())
 
 
+@dataclass(frozen=True)
+class TrainJob:
+    """One model to fine-tune: what determines it (:attr:`spec`, whose key names it in the model cache) and what
+    building it needs. The method's hyperparameters are the spec's (:attr:`hparams`), so they travel once."""
+
+    spec: TrainSpec
+    method_cls: type[Method]
+    task: TaskData
+    model_dir: Path
+    assets: Any = None
+
+    @property
+    def hparams(self) -> Any:
+        """The method's ``Hparams`` of :attr:`TrainSpec.hparams`."""
+        return self.method_cls.Hparams(**self.spec.hparams)
+
+
 @dataclass
 class TrainedModel:
-    """A fine-tuned model with its training log (the dict :func:`fine_tune` writes and the cache stores)."""
+    """A fine-tuned model and the record's account of it (:class:`bench.core.record.Training`, which the model cache
+    stores beside the weights)."""
 
     model: Classifier
     tokenizer: Any
-    log: dict[str, Any]
-    cached: bool
+    training: Training
     path: Path | None = None
 
-    def training(self, epochs: int, hparams: Any) -> Training:
-        """The record's account of this model. ``hparams``: the cell's, for a cached log from before methods
-        recorded the hyperparameters they resolved."""
-        log = self.log
-        return Training(
-            train_key=log["train_key"], from_cache=self.cached, epochs=epochs,
-            selected_epoch=log["selected_epoch"], selection_metric=log["selection_metric"],
-            selected_dev_accuracy=log["selected_dev_accuracy"],
-            final_rel_weight_distance=log["final_rel_weight_distance"],
-            selected_rel_weight_distance=log["selected_rel_weight_distance"],
-            train_seconds=log["train_seconds"], epoch_log=log["epochs"],
-            resolved_hparams=log.get("resolved_hparams", dataclasses.asdict(hparams)),
-            inactive_terms=log.get("inactive_terms", []), step_log=log["steps"], notes=log.get("notes", []))
+    @property
+    def cached(self) -> bool:
+        """Loaded from the model cache rather than trained in this run."""
+        return bool(self.training.from_cache)
 
 
 @dataclass
@@ -275,13 +283,13 @@ def _restore(snapshot: Snapshot, model: Classifier, extra: list[nn.Module], meth
     return (state["best_score"], state["best_epoch"], unflatten("best", t)), state["step"], state["seconds"]
 
 
-def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: TaskData, model_dir: Path,
-              device: torch.device | None = None, log: Callable[[str], None] = print,
-              assets: Any = None, checkpoints: Path | None = None) -> TrainedModel:
-    """Fine-tune the pre-trained encoder at ``model_dir`` with ``method_cls`` and return the best-dev model.
+def fine_tune(job: TrainJob, device: torch.device | None = None, log: Callable[[str], None] = print,
+              checkpoints: Path | None = None) -> TrainedModel:
+    """Fine-tune ``job``'s pre-trained encoder with its method and return the best-dev model.
 
     ``checkpoints``: a folder for per-epoch training checkpoints (:mod:`bench.core.train_checkpoint`); a run that
     finds one there resumes after its epoch, and ends as if it had never stopped."""
+    spec, method_cls, task, model_dir = job.spec, job.method_cls, job.task, job.model_dir
     device = device or pick_device()
     scale = spec.scale
     check_precision(scale.precision, device)
@@ -289,8 +297,8 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed, scale.tokenizer)
     model.to(device)
     theta0 = {k: v.detach().clone() for k, v in model.encoder_parameters().items()}
-    context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length, assets=assets, seed=spec.seed)
-    method = method_cls(hparams, model, context)
+    context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length, assets=job.assets, seed=spec.seed)
+    method = method_cls(job.hparams, model, context)
     resolved = dataclasses.asdict(method.hparams) if dataclasses.is_dataclass(method.hparams) else {}
     if resolved != spec.hparams:
         log(f"  resolved hyperparameters: {resolved}")
@@ -388,13 +396,11 @@ def fine_tune(spec: TrainSpec, method_cls: type[Method], hparams: Any, task: Tas
     victim.clear_cache()
     for note in notes:
         log(f"  warning: {note}")
-    train_log = {
-        "train_key": spec.key, "config": spec.key_dict(), "steps": loop.steps, "epochs": loop.epochs,
-        "selected_epoch": best[1], "selection_metric": method.selection_metric, "selected_dev_score": best[0],
-        "selected_dev_accuracy": loop.epochs[best[1] - 1]["dev_accuracy"],
-        "final_rel_weight_distance": loop.epochs[-1]["rel_weight_distance"],
-        "selected_rel_weight_distance": loop.epochs[best[1] - 1]["rel_weight_distance"],
-        "train_seconds": seconds_before + time.perf_counter() - started, "steps_total": step,
-        "resolved_hparams": resolved, "inactive_terms": inactive, "notes": notes,
-    }
-    return TrainedModel(model, tokenizer, train_log, cached=False)
+    training = Training(
+        train_key=spec.key, from_cache=False, epochs=scale.epochs, selected_epoch=best[1],
+        selection_metric=method.selection_metric, selected_dev_accuracy=loop.epochs[best[1] - 1]["dev_accuracy"],
+        final_rel_weight_distance=loop.epochs[-1]["rel_weight_distance"],
+        selected_rel_weight_distance=loop.epochs[best[1] - 1]["rel_weight_distance"],
+        train_seconds=seconds_before + time.perf_counter() - started, epoch_log=loop.epochs,
+        resolved_hparams=resolved, inactive_terms=inactive, step_log=loop.steps, notes=notes)
+    return TrainedModel(model, tokenizer, training)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.core.config import with_implicit
 from bench.report.labels import split_cell_overrides, with_variant
-from bench.core.record import CellRecord, Training
+from bench.core.record import CellRecord, ExampleLine, Training
 from bench.core.metrics import attack_metrics, median_clean_margin
 from bench.core.store import checked_examples, examples_path, load_records_with_paths
 
@@ -103,12 +103,13 @@ def records_frame(results: Path) -> tuple[pd.DataFrame, list[str]]:
         examples = examples_path(path)
         lines, problem = checked_examples(record, examples)
         if not problem:
+            typed = [ExampleLine.from_json(line) for line in lines]
             if record.metrics.n_unattackable is None:  # a record from before the metric: from its examples
-                counts = attack_metrics(lines)
-                row["accuracy_under_attack_attackable"] = counts["accuracy_under_attack_attackable"]
-                row["unattackable_share"] = counts["n_unattackable"] / counts["n_examples"] if lines else None
+                counts = attack_metrics(typed)
+                row["accuracy_under_attack_attackable"] = counts.accuracy_under_attack_attackable
+                row["unattackable_share"] = counts.n_unattackable / counts.n_examples if typed else None
             try:
-                row["median_clean_margin"] = median_clean_margin(lines)
+                row["median_clean_margin"] = median_clean_margin(typed)
             except (IndexError, TypeError, ValueError) as exc:
                 problem = f"{examples}: class probabilities that do not fit the labels ({exc})"
         if problem:

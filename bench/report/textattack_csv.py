@@ -4,7 +4,7 @@ Columns: ``original_text, perturbed_text, original_score, perturbed_score, origi
 perturbed_output, ground_truth_output, num_queries, result_type``. As in TextAttack, changed words are
 wrapped in ``[[…]]``, a text pair is written ``Premise: …<SPLIT>Hypothesis: …``, the score is the
 untargeted goal ``1 − p(gold)``, and ``result_type`` is ``Successful``, ``Failed`` or ``Skipped``.
-``num_queries`` is our count of texts the attack asked the model about (see ``AttackResult.queries``).
+``num_queries`` is our count of texts the attack asked the model about (see ``ExampleLine.queries``).
 
 Command line: ``bench export CELL.examples.jsonl [--out OUT.csv]``.
 """
@@ -63,7 +63,7 @@ def textattack_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_textattack_csv(rows: Iterable[dict[str, Any]], path: Path) -> int:
-    """Write ``rows`` (lines of a cell's ``.examples.jsonl``, or ``AttackResult.to_json()``); returns the count."""
+    """Write ``rows`` (lines of a cell's ``.examples.jsonl``, or ``ExampleLine.to_json()``); returns the count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with open(path, "w", newline="", encoding="utf-8") as handle:

@@ -118,9 +118,9 @@ def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[Cell
     metric or a loss term of the epoch log): a misspelt metric would otherwise pass silently, forever."""
     import re
 
-    from bench.core.metrics import attack_metrics
+    from bench.core.metrics import metric_names
 
-    cell_values = {f"metrics.{k}" for k in attack_metrics([])} | {f"training.{k}" for k in TRAINING_VALUES}
+    cell_values = {f"metrics.{k}" for k in metric_names()} | {f"training.{k}" for k in TRAINING_VALUES}
     epoch_term = re.compile(r"^training\.epoch_log\.-?\d+\.(terms\.\w+|train_loss|dev_accuracy|rel_weight_distance)$")
 
     def plausible(metric: str) -> bool:  # before the first reference is recorded
@@ -131,7 +131,7 @@ def check_tolerance_metrics(tolerances: dict[str, Tolerance], records: list[Cell
     if unknown:
         where = "any reference record" if records else "the cell metrics"
         raise ConfigError(f"{source}: tolerance for {', '.join(unknown)}, which is not in {where} "
-                          f"(metrics: {', '.join('metrics.' + k for k in attack_metrics([]))})")
+                          f"(metrics: {', '.join('metrics.' + k for k in metric_names())})")
 
 
 def grid_cells(grid_file: Path) -> list:

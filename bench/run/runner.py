@@ -23,11 +23,10 @@ from bench.core.data import DataIdentities, DataSizes, TaskData, data_mismatch, 
 from bench.core.errors import BenchError, ConfigError
 from bench.run.grid import Cell, ResolvedCell
 from bench.core.locks import Claim
-from bench.core.metrics import attack_metrics
 from bench.core.models import fingerprint, package_version, resolve_model, spec_for
-from bench.core.provenance import git_revision, hardware, now, package_versions
-from bench.core.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, Metrics, ModelInfo, Provenance,
-                          ResolvedConfig)
+from bench.core.provenance import now
+from bench.core.record import CellRecord, ExampleLine
+from bench.run.cell_record import CellRun, cell_record
 from bench.core.store import (CellFiles, CorruptRecord, RecordCache, examples_path, examples_problem, load_record,
                          write_jsonl, write_record)
 
@@ -157,7 +156,7 @@ class Runner:
 
     def _trained(self, rc: ResolvedCell, task: TaskData, log: Callable[[str], None]):
         from bench.core.model_cache import train_or_load
-        from bench.core.train import TrainSpec
+        from bench.core.train import TrainJob, TrainSpec
 
         cell = rc.cell
         model_src = resolve_model(cell.model, self.options.assets)
@@ -176,8 +175,8 @@ class Runner:
             log(f"  waiting for another runner to finish training model {spec.key}")
             with_lock.acquire()
         try:
-            trained = train_or_load(spec, rc.method_cls, rc.hparams, task, model_src.value, self.cache, self.device, log,
-                                    self.options.assets)
+            trained = train_or_load(TrainJob(spec, rc.method_cls, task, model_src.value, self.options.assets),
+                                    self.cache, self.device, log)
         finally:
             with_lock.release()
         self._model = (spec.key, trained)
@@ -204,56 +203,43 @@ class Runner:
         rows, note = checkpoint.load()
         if note:
             log(f"  checkpoint: {note}")
-        resumed = len(rows)
+        lines = [ExampleLine.from_json(row, f"{checkpoint.path}") for row in rows]
+        resumed = len(lines)
         if resumed:
             log(f"  resuming: {resumed}/{len(task.test)} examples already attacked")
-        bar = tqdm(total=len(task.test), initial=len(rows), desc=f"attack {cell.attack}", leave=False,
+        bar = tqdm(total=len(task.test), initial=resumed, desc=f"attack {cell.attack}", leave=False,
                    disable=not progress_enabled())
-        finished = {row["uid"] for row in rows}
+        finished = {line.uid for line in lines}
         todo = [ex for ex in task.test if ex.uid not in finished]
         attack_started = time.perf_counter()
         crops = long_text_crops(recipe, todo, rc.attack_field, victim)
-        for result in recipe.iter_attack(victim, [crops[ex.uid].example if ex.uid in crops else ex for ex in todo],
-                                         rc.attack_field, self.options.in_flight):
-            if result.uid in crops:
-                result = crops[result.uid].restore(result)
-            row = result.to_json()
-            checkpoint.append(row)
-            rows.append(row)
+        for line in recipe.iter_attack(victim, [crops[ex.uid].example if ex.uid in crops else ex for ex in todo],
+                                       rc.attack_field, self.options.in_flight):
+            if line.uid in crops:
+                line = crops[line.uid].restore(line)
+            checkpoint.append(line.to_json())
+            lines.append(line)
             bar.update(1)
         bar.close()
         attack_seconds = time.perf_counter() - attack_started
         order = {ex.uid: i for i, ex in enumerate(task.test)}
-        rows.sort(key=lambda row: order[row["uid"]])
+        lines.sort(key=lambda line: order[line.uid])
         similarity = None
         if self.options.similarity:
             from bench.core.similarity import annotate, describe
 
-            annotate(rows)
+            lines = annotate(lines)
             similarity = describe()
-        metrics = attack_metrics(rows)
-        log(f"  clean acc {metrics['clean_accuracy']:.3f}, acc under {cell.attack} {metrics['accuracy_under_attack']:.3f} "
-            f"({metrics['n_examples']} examples" + (f", {resumed} resumed" if resumed else "")
+        record = cell_record(CellRun(
+            rc, task, trained, model_source=model_src.source, model_fingerprint=spec.model_fingerprint,
+            model_package_version=package_version(mspec.package), recipe=recipe, lines=lines, similarity=similarity,
+            device=str(self.device), started=started, started_clock=t0, resumed=resumed,
+            in_flight=self.options.in_flight, examples_file=files.examples.name))
+        metrics = record.metrics
+        log(f"  clean acc {metrics.clean_accuracy:.3f}, acc under {cell.attack} {metrics.accuracy_under_attack:.3f} "
+            f"({metrics.n_examples} examples" + (f", {resumed} resumed" if resumed else "")
             + f", attacked in {attack_seconds:.1f}s)")
-        record = CellRecord(
-            schema_version=SCHEMA_VERSION, cell_id=rc.cell_id,
-            cell=CellKey(**{**asdict(cell), "overrides": [list(o) for o in cell.overrides]}),
-            config=ResolvedConfig(**rc.config),
-            metrics=Metrics(**metrics),
-            training=trained.training(rc.scale.epochs, rc.hparams),
-            data=DataInfo(**task.provenance),
-            model=ModelInfo(name=cell.model, source=model_src.source, fingerprint=spec.model_fingerprint,
-                            pooling=trained.model.pooling, package_version=package_version(mspec.package)),
-            attack=AttackInfo(name=cell.attack, field="text_pair" if rc.attack_field else "text",
-                              recipe=rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, similarity=similarity,
-                              # how a recipe resolved what depends on the installation (e.g. textfooler's POS tagger)
-                              details=recipe.describe() if hasattr(recipe, "describe") else None),
-            provenance=Provenance(packages=package_versions(), git=git_revision(), hardware=hardware(str(self.device)),
-                                  started=started, finished=now(), wall_seconds=time.perf_counter() - t0,
-                                  resumed_examples=resumed, examples_in_flight=self.options.in_flight),
-            examples_file=files.examples.name,
-        )
-        write_jsonl(files.examples, rows)
+        write_jsonl(files.examples, [line.to_json() for line in lines])
         write_record(files.record, record)
         checkpoint.remove()
         return record

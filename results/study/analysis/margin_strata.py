@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.core.metrics import clean_margin
+from bench.core.record import ExampleLine
 
 EDGES = (0.2, 0.5, 0.8)  # margin strata: [0, 0.2), [0.2, 0.5), [0.5, 0.8), [0.8, 1]
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = json.loads(line)
                 if row["status"] == "skipped":
                     continue
-                m = clean_margin(row)
+                m = clean_margin(ExampleLine.from_json(row))
                 entry["margins"].append(m)
                 counts = entry["strata"][stratum(m)]
                 counts[0] += row["status"] == "success"
