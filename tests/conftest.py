@@ -56,18 +56,35 @@ def minilm_dir(assets):
     return resolve_model("minilm-l6", assets).value
 
 
+def shared_root(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this test session sees (the session's own temporary root)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def tiny_model(sst2_task, minilm_dir):
-    """all-MiniLM-L6-v2 fine-tuned (standard) on 192 real SST-2 sentences for two epochs."""
+def tiny_model(sst2_task, minilm_dir, tmp_path_factory):
+    """all-MiniLM-L6-v2 fine-tuned (standard) on 192 real SST-2 sentences for two epochs: trained once per test
+    session and shared by the workers through a model cache (bit for bit the model trained in-process)."""
     from bench.core.config import Scale
+    from bench.core.locks import Claim
+    from bench.core.model_cache import ModelCache, train_or_load
     from bench.core.models import fingerprint
-    from bench.core.train import TrainJob, TrainSpec, fine_tune
+    from bench.core.train import TrainJob, TrainSpec
     from methods.standard import Standard
 
     scale = Scale(n_train=192, n_dev=32, n_test=12, epochs=2, batch_size=16, lr=1e-4)
     spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "standard", {}, 0, scale, 64,
                      {"n_train": 192})
-    return fine_tune(TrainJob(spec, Standard, sst2_task, minilm_dir), log=lambda m: None)
+    root = shared_root(tmp_path_factory) / "shared-models"
+    root.mkdir(parents=True, exist_ok=True)
+    claim = Claim(root / f".{spec.key}.lock")
+    claim.acquire()  # one worker trains it, the others wait and load it
+    try:
+        return train_or_load(TrainJob(spec, Standard, sst2_task, minilm_dir), ModelCache(root, log=lambda m: None),
+                             log=lambda m: None)
+    finally:
+        claim.release()
 
 
 @pytest.fixture()

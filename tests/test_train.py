@@ -5,7 +5,8 @@ import torch
 from bench.core.config import Scale
 from bench.core.models import fingerprint
 from bench.core.model_cache import ModelCache
-from bench.core.train import TrainJob, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance
+from bench.core.train import (TrainJob, TrainSpec, fine_tune, make_batches, make_schedule, param_groups, relative_distance,
+                              squared_norm)
 from bench.core.data import Example
 from bench.core.victim import Victim
 from methods.standard import Standard
@@ -16,8 +17,10 @@ def test_relative_distance_matches_numpy():
     ref = {"a": rng.normal(size=(3, 4)), "b": rng.normal(size=5)}
     cur = {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in ref.items()}
     expected = np.sqrt(sum(((cur[k] - ref[k]) ** 2).sum() for k in ref)) / np.sqrt(sum((v**2).sum() for v in ref.values()))
-    got = relative_distance({k: torch.tensor(v) for k, v in cur.items()}, {k: torch.tensor(v) for k, v in ref.items()})
+    cur_t, ref_t = {k: torch.tensor(v) for k, v in cur.items()}, {k: torch.tensor(v) for k, v in ref.items()}
+    got = relative_distance(cur_t, ref_t)
     assert got == pytest.approx(expected, rel=1e-12)
+    assert relative_distance(cur_t, ref_t, squared_norm(ref_t)) == got  # the denominator computed once, as training does
 
 
 def test_class_balanced_batches():

@@ -41,15 +41,25 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def relative_distance(params: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> float:
-    """‖θ−θ₀‖₂ / ‖θ₀‖₂ over all tensors (the paper's measure of forgetting)."""
-    num = torch.zeros((), dtype=torch.float64)
+def squared_norm(reference: dict[str, torch.Tensor]) -> torch.Tensor:
+    """‖θ₀‖₂² over all tensors, in float64 (the denominator of :func:`relative_distance`, fixed for a training)."""
     den = torch.zeros((), dtype=torch.float64)
+    with torch.no_grad():
+        for ref in reference.values():
+            den += ref.double().pow(2).sum().cpu()
+    return den
+
+
+def relative_distance(params: dict[str, torch.Tensor], reference: dict[str, torch.Tensor],
+                      reference_squared_norm: torch.Tensor | None = None) -> float:
+    """‖θ−θ₀‖₂ / ‖θ₀‖₂ over all tensors (the paper's measure of forgetting). ``reference_squared_norm``:
+    :func:`squared_norm` of ``reference``, computed once by a caller that measures the distance often."""
+    num = torch.zeros((), dtype=torch.float64)
+    den = squared_norm(reference) if reference_squared_norm is None else reference_squared_norm
     with torch.no_grad():
         for name, ref in reference.items():
             cur = params[name].detach().to(ref.device)
             num += (cur.double() - ref.double()).pow(2).sum().cpu()
-            den += ref.double().pow(2).sum().cpu()
     return float(num.sqrt() / den.sqrt())
 
 
@@ -297,6 +307,7 @@ def fine_tune(job: TrainJob, device: torch.device | None = None, log: Callable[[
     model, tokenizer = load_pretrained(model_dir, task.spec.num_labels, spec.pooling, spec.seed, scale.tokenizer)
     model.to(device)
     theta0 = {k: v.detach().clone() for k, v in model.encoder_parameters().items()}
+    theta0_norm = squared_norm(theta0)
     context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length, assets=job.assets, seed=spec.seed)
     method = method_cls(job.hparams, model, context)
     resolved = dataclasses.asdict(method.hparams) if dataclasses.is_dataclass(method.hparams) else {}
@@ -367,14 +378,14 @@ def fine_tune(job: TrainJob, device: torch.device | None = None, log: Callable[[
             bar.update(1)
             if step % scale.log_every == 0 or step == total:
                 loop.steps.append({"step": step, "epoch": epoch, "loss": losses[-1], **parts,
-                                   "rel_weight_distance": relative_distance(model.encoder_parameters(), theta0)})
+                                   "rel_weight_distance": relative_distance(model.encoder_parameters(), theta0, theta0_norm)})
         victim.clear_cache()
         model.eval()
         dev_acc = evaluate_accuracy(victim, task.dev)
         victim.clear_cache()
         score = dev_acc if method.selection_metric == "dev_accuracy" else method.dev_score(victim, task.dev, dev_acc)
         victim.clear_cache()
-        distance = relative_distance(model.encoder_parameters(), theta0)
+        distance = relative_distance(model.encoder_parameters(), theta0, theta0_norm)
         loop.epochs.append({"epoch": epoch, "step": step, "lr": lr_epoch, "train_loss": float(np.mean(losses)),
                             # the mean of each loss term and diagnostic the method reported, over the epoch's steps
                             "terms": {name: float(np.mean(values)) for name, values in terms.items()},
