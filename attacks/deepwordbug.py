@@ -118,15 +118,14 @@ class DeepWordBug(EngineRecipe):
                 found.append(edited)
             return found
 
+        subs: dict[int, str] = {}
         try:
             scores = yield from word_scores(ctx, positions, s.scoring, s.tail_weight)
         except Exhausted as stop:
-            scores, reason = None, stop.reason
-        if scores is not None:
+            reason = stop.reason
+        else:
             order = [positions[k] for k in np.argsort(-scores, kind="stable")]
             subs, reason = yield from greedy_swaps(ctx, order, options, text_of=lambda subs: self._text(ctx, subs))
-        else:
-            subs = {}
         changes = [{"index": i, "original": words.word(i), "substitute": e, "edit": edits[i, e][0]}
                    for i, e in sorted(subs.items())]
         return Outcome(dict(subs), f"{reason} (edit distance {spent(subs)})", adversarial=self._text(ctx, subs),

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Generator
 
 import numpy as np
 
 from bench.core.attack import AttackContext, is_flipped
+from bench.core.data import TextInput
 
 Assign = dict[int, str]
+#: members with their class probabilities
+Scored = list[tuple[Assign, np.ndarray]]
 
 
 def margin(probs: np.ndarray, y: int) -> np.ndarray:
@@ -62,8 +66,9 @@ def breed(pop: list[tuple[Assign, np.ndarray]], n: int, cap: int, rng: np.random
         children.append(child)
     return children
 
-def mutate_jia(ctx: AttackContext, members: list[Assign], choices: dict[int, list[str]],
-                cap: int, rng: np.random.Generator, best: Best):
+
+def mutate_jia(ctx: AttackContext, members: list[Assign], choices: dict[int, list[str]], cap: int,
+               rng: np.random.Generator, best: Best) -> Generator[list[TextInput], np.ndarray, Scored]:
     """Each member: a uniform site with candidates; every choice there (original included); keep the fittest."""
     y, positions = ctx.label, sorted(choices)
     plans: list[list[Assign]] = []
@@ -92,8 +97,9 @@ def mutate_jia(ctx: AttackContext, members: list[Assign], choices: dict[int, lis
     raise_if_success(out, y)
     return out
 
-def mutate_alzantot(ctx: AttackContext, members: list[Assign], choices: dict[int, list[str]],
-                     cap: int, rng: np.random.Generator, best: Best):
+
+def mutate_alzantot(ctx: AttackContext, members: list[Assign], choices: dict[int, list[str]], cap: int,
+                    rng: np.random.Generator, best: Best) -> Generator[list[TextInput], np.ndarray, Scored]:
     """TextAttack's perturb: a site ∝ its number of candidates; keep the best change only if it improves the
     fitness, else retire that site and try another (rounds are batched across members)."""
     y, positions = ctx.label, sorted(choices)
