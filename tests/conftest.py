@@ -56,6 +56,27 @@ def minilm_dir(assets):
     return resolve_model("minilm-l6", assets).value
 
 
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(minilm_dir, tmp_path_factory) -> Path:
+    """A two-layer BERT of width 32 with all-MiniLM-L6-v2's vocabulary and tokenizer and random weights (seed 0),
+    saved as a local model folder: for tests of training mechanics (resuming, checkpoints, equivalences), where
+    what the model learns does not matter and the embedded model's 22.7M parameters only cost time."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    out = tmp_path_factory.mktemp("tiny-encoder")
+    config = AutoConfig.from_pretrained(str(minilm_dir))
+    config.update({"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64})
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        AutoModel.from_config(config).save_pretrained(str(out), safe_serialization=True)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, out / name)
+    return out
+
+
 def shared_root(tmp_path_factory) -> Path:
     """A folder every pytest-xdist worker of this test session sees (the session's own temporary root)."""
     base = tmp_path_factory.getbasetemp()

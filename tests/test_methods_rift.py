@@ -90,13 +90,13 @@ def test_projection_scales_the_paper_widths():
 
 # ---- α = 0 reproduces Adv-Base through the real training loop ----
 
-def _spec(minilm_dir, method: str, hparams: dict):
+def _spec(encoder_dir, method: str, hparams: dict):
     from bench.core.config import Scale
     from bench.core.models import fingerprint
     from bench.core.train import TrainSpec
 
     scale = Scale(n_train=16, n_dev=8, n_test=4, epochs=1, batch_size=8, lr=1e-4, log_every=1)
-    return TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", method, hparams, 0, scale, 32, {})
+    return TrainSpec("sst2", "tiny-bert", fingerprint(encoder_dir), "mean", method, hparams, 0, scale, 32, {})
 
 
 @pytest.fixture(scope="module")
@@ -107,21 +107,21 @@ def tiny_task(sst2_task):
     return TaskData(sst2_task.spec, train, sst2_task.dev[:8], sst2_task.test[:4])
 
 
-def _train(minilm_dir, task, assets, method_cls, **hparams):
+def _train(encoder_dir, task, assets, method_cls, **hparams):
     from bench.core.train import TrainJob, fine_tune
 
     hp = method_cls.Hparams(ascc_steps=2, **hparams)
-    spec = _spec(minilm_dir, "x", dataclasses.asdict(hp))
-    return fine_tune(TrainJob(spec, method_cls, task, minilm_dir, assets), log=lambda m: None)
+    spec = _spec(encoder_dir, "x", dataclasses.asdict(hp))
+    return fine_tune(TrainJob(spec, method_cls, task, encoder_dir, assets), log=lambda m: None)
 
 
-def test_rift_with_alpha_zero_reproduces_adv_base(minilm_dir, tiny_task, assets):
+def test_rift_with_alpha_zero_reproduces_adv_base(tiny_encoder_dir, tiny_task, assets):
     from methods.adv_base import AdvBase
     from methods.rift import RIFT
 
-    base = _train(minilm_dir, tiny_task, assets, AdvBase, beta=10.0)
-    rift0 = _train(minilm_dir, tiny_task, assets, RIFT, beta=10.0, alpha=0.0)
-    rift = _train(minilm_dir, tiny_task, assets, RIFT, beta=10.0, alpha=1.0)
+    base = _train(tiny_encoder_dir, tiny_task, assets, AdvBase, beta=10.0)
+    rift0 = _train(tiny_encoder_dir, tiny_task, assets, RIFT, beta=10.0, alpha=0.0)
+    rift = _train(tiny_encoder_dir, tiny_task, assets, RIFT, beta=10.0, alpha=1.0)
     sb, s0, s1 = base.model.state_dict(), rift0.model.state_dict(), rift.model.state_dict()
     assert all(torch.equal(sb[k], s0[k]) for k in sb)
     assert [s["loss"] for s in base.training.step_log] == [s["loss"] for s in rift0.training.step_log]

@@ -1,4 +1,6 @@
-"""Every robust fine-tuning method trains end to end through ``bench run`` on real data (tiny sizes)."""
+"""Every robust fine-tuning method trains end to end through ``bench run`` on real data (tiny sizes), with a tiny
+random BERT given as a local model folder (``tiny_encoder_dir``; the embedded model's runs are
+``test_end_to_end``'s)."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ def _records(folder):
     return {r.config.method: r.to_json() for r in load_records(folder)[0]}
 
 
-def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared):
+def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared, tiny_encoder_dir):
     from bench.cli import main
 
-    args = ["run", "--results", str(tmp_path / "a"), "--cache", str(tmp_path / "cache"), "--datasets", "sst2",
+    model = ["--models", str(tiny_encoder_dir)]
+    args = ["run", "--results", str(tmp_path / "a"), "--cache", str(tmp_path / "cache"), "--datasets", "sst2", *model,
             "--methods", *ADVERSARIAL, "--attacks", "ascc", "--offline", *TINY]
     assert main(args) == 0
     records = _records(tmp_path / "a")
@@ -37,7 +40,7 @@ def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared):
     assert all("info_bound" in s for s in records["rift-ist"]["training"]["step_log"])
     assert all(s["weight_distance"] > 0 for s in records["adv-ptwd"]["training"]["step_log"])
     # a cached Mixout model loads back into the plain architecture (same parameter names, no extra state)
-    assert main(["run", "--results", str(tmp_path / "b"), "--cache", str(tmp_path / "cache"), "--datasets", "sst2",
+    assert main(["run", "--results", str(tmp_path / "b"), "--cache", str(tmp_path / "cache"), "--datasets", "sst2", *model,
                  "--methods", "adv-mixout", "--attacks", "ascc", "--offline", *TINY]) == 0
     again = _records(tmp_path / "b")["adv-mixout"]
     untimed = lambda m: {k: v for k, v in m.items() if "second" not in k}  # noqa: E731
@@ -45,11 +48,12 @@ def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared):
     assert untimed(again["metrics"]) == untimed(records["adv-mixout"]["metrics"])
 
 
-def test_pair_task_perturbs_the_hypothesis_with_pair_defaults(tmp_path, shared):
+def test_pair_task_perturbs_the_hypothesis_with_pair_defaults(tmp_path, shared, tiny_encoder_dir):
     """SNLI (a pair task): only the hypothesis is attacked, and β, α take the pair-task defaults."""
     from bench.cli import main
 
     args = ["run", "--results", str(tmp_path), "--cache", str(tmp_path / "cache"), "--datasets", "snli",
+            "--models", str(tiny_encoder_dir),
             "--methods", "rift", "--attacks", "ascc", "--offline", *TINY]
     assert main(args) == 0
     record = _records(tmp_path)["rift"]

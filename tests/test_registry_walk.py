@@ -53,7 +53,8 @@ def micro_task(assets):
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_every_registered_method_trains(name, micro_task, minilm_dir, assets):
+def test_every_registered_method_trains(name, micro_task, tiny_encoder_dir, assets):
+    """Through the real training loop, on a tiny random BERT (the mechanics, not what is learned)."""
     from bench.core.config import Scale
     from bench.core.models import fingerprint
     from bench.core.registry import DATASETS
@@ -63,9 +64,9 @@ def test_every_registered_method_trains(name, micro_task, minilm_dir, assets):
     hparams = _tiny({"ascc_steps": 1, "adv_steps": 2}, cls.Hparams)
     scale = Scale(n_train=8, n_dev=4, n_test=2, epochs=1, batch_size=4, lr=1e-4, log_every=1)
     cls.check_config(hparams, DATASETS.get("sst2"), scale.batch_size)
-    spec = TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", name, dataclasses.asdict(hparams), 0,
+    spec = TrainSpec("sst2", "tiny-bert", fingerprint(tiny_encoder_dir), "mean", name, dataclasses.asdict(hparams), 0,
                      scale, 32, {"n_train": 8})
-    trained = fine_tune(TrainJob(spec, cls, micro_task, minilm_dir, assets), log=lambda m: None)
+    trained = fine_tune(TrainJob(spec, cls, micro_task, tiny_encoder_dir, assets), log=lambda m: None)
     steps = trained.training.step_log
     assert steps and all(math.isfinite(s["loss"]) for s in steps)
     assert trained.training.selected_epoch == 1 and trained.training.selection_metric

@@ -32,9 +32,10 @@ def test_class_balanced_batches():
     assert sorted(e.uid for b in plain for e in b) == sorted(e.uid for e in data)
 
 
-def _spec(minilm_dir, seed):
+def _spec(encoder_dir, seed):
+    """Training mechanics run on ``tiny_encoder_dir`` (a tiny random BERT): what they test does not depend on size."""
     scale = Scale(n_train=48, n_dev=16, n_test=4, epochs=1, batch_size=16, lr=1e-4, log_every=1)
-    return TrainSpec("sst2", "minilm-l6", fingerprint(minilm_dir), "mean", "standard", {}, seed, scale, 32, {})
+    return TrainSpec("sst2", encoder_dir.name, fingerprint(encoder_dir), "mean", "standard", {}, seed, scale, 32, {})
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +45,10 @@ def small_task(sst2_task):
     return TaskData(sst2_task.spec, sst2_task.train[:48], sst2_task.dev[:16], sst2_task.test[:4])
 
 
-def test_fine_tuning_is_deterministic_and_logs_distance(small_task, minilm_dir):
-    a = fine_tune(TrainJob(_spec(minilm_dir, 0), Standard, small_task, minilm_dir), log=lambda m: None)
-    b = fine_tune(TrainJob(_spec(minilm_dir, 0), Standard, small_task, minilm_dir), log=lambda m: None)
-    c = fine_tune(TrainJob(_spec(minilm_dir, 1), Standard, small_task, minilm_dir), log=lambda m: None)
+def test_fine_tuning_is_deterministic_and_logs_distance(small_task, tiny_encoder_dir):
+    a = fine_tune(TrainJob(_spec(tiny_encoder_dir, 0), Standard, small_task, tiny_encoder_dir), log=lambda m: None)
+    b = fine_tune(TrainJob(_spec(tiny_encoder_dir, 0), Standard, small_task, tiny_encoder_dir), log=lambda m: None)
+    c = fine_tune(TrainJob(_spec(tiny_encoder_dir, 1), Standard, small_task, tiny_encoder_dir), log=lambda m: None)
     sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
@@ -58,18 +59,18 @@ def test_fine_tuning_is_deterministic_and_logs_distance(small_task, minilm_dir):
     assert 0 < distances[0] < distances[-1] < 0.1  # fine-tuning moves the weights, a little
 
 
-def test_model_cache_roundtrip(small_task, minilm_dir, tmp_path):
-    spec = _spec(minilm_dir, 2)
-    trained = fine_tune(TrainJob(spec, Standard, small_task, minilm_dir), log=lambda m: None)
+def test_model_cache_roundtrip(small_task, tiny_encoder_dir, tmp_path):
+    spec = _spec(tiny_encoder_dir, 2)
+    trained = fine_tune(TrainJob(spec, Standard, small_task, tiny_encoder_dir), log=lambda m: None)
     cache = ModelCache(tmp_path)
-    assert cache.load(spec, 2, minilm_dir) is None
+    assert cache.load(spec, 2, tiny_encoder_dir) is None
     cache.save(spec, trained)
     entry = cache.entry(spec.key)
     assert sorted(p.name for p in entry.iterdir()) == ["manifest.json", "model.safetensors", "train_log.json"]
     import hashlib, json  # noqa: E401
     manifest = json.loads((entry / "manifest.json").read_text())["sha256"]
     assert manifest == {n: hashlib.sha256((entry / n).read_bytes()).hexdigest() for n in ("model.safetensors", "train_log.json")}
-    loaded = cache.load(spec, 2, minilm_dir)
+    loaded = cache.load(spec, 2, tiny_encoder_dir)
     assert loaded is not None and loaded.cached and not trained.cached
     assert loaded.training.to_json() == {**trained.training.to_json(), "from_cache": True}
     texts = [ex.text for ex in small_task.test]
@@ -182,7 +183,7 @@ def test_weight_decay_scope_heads_spares_the_encoder(minilm_dir):
     assert len(decayed["params"]) == 4 + 2  # the head's two Linear layers and the extra module
 
 
-def test_loop_settings_reach_the_optimiser(small_task, minilm_dir, monkeypatch):
+def test_loop_settings_reach_the_optimiser(small_task, tiny_encoder_dir, monkeypatch):
     import dataclasses
 
     seen: dict = {"clipped": 0}
@@ -198,13 +199,13 @@ def test_loop_settings_reach_the_optimiser(small_task, minilm_dir, monkeypatch):
 
     monkeypatch.setattr(torch.optim, "AdamW", adamw)
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
-    spec = _spec(minilm_dir, 0)
+    spec = _spec(tiny_encoder_dir, 0)
     spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, adam_eps=1e-6, grad_clip=0.0))
-    trained = fine_tune(TrainJob(spec, Standard, small_task, minilm_dir), log=lambda m: None)
+    trained = fine_tune(TrainJob(spec, Standard, small_task, tiny_encoder_dir), log=lambda m: None)
     assert seen["eps"] == 1e-6 and seen["clipped"] == 0  # grad_clip=0: never clipped
     assert trained.training.epoch_log[0]["terms"]["ce"] > 0  # per-epoch mean of each loss term
     spec = dataclasses.replace(spec, scale=dataclasses.replace(spec.scale, grad_clip=0.5))
-    fine_tune(TrainJob(spec, Standard, small_task, minilm_dir), log=lambda m: None)
+    fine_tune(TrainJob(spec, Standard, small_task, tiny_encoder_dir), log=lambda m: None)
     assert seen["clipped"] == 3 and seen["max_norm"] == 0.5
 
 

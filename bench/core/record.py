@@ -11,9 +11,10 @@ generated from these classes (:func:`schema_markdown`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterable
 
 from bench.core.errors import BenchError
 
@@ -48,8 +49,9 @@ class Section:
         self._present: tuple[str, ...] | None = None  # the keys a file had (None: built here, all of them)
 
     @classmethod
-    def documented(cls) -> Iterator[dataclasses.Field]:
-        return (f for f in dataclasses.fields(cls) if f.name != "extra")
+    def documented(cls) -> Iterable[dataclasses.Field]:
+        """The documented fields (all but ``extra``)."""
+        return _fields_by_name(cls).values()
 
     @classmethod
     def from_json(cls, data: Any, where: str = "record"):
@@ -58,7 +60,7 @@ class Section:
         missing = [k for k in cls.required if k not in data]
         if missing:
             raise CorruptRecord(f"{where}: not a rift-bench {cls.what} (needs keys {', '.join(cls.required)})")
-        known = {f.name: f for f in cls.documented()}
+        known = _fields_by_name(cls)
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in data.items():
@@ -292,13 +294,25 @@ class ExampleLine(Section):
         missing = [k for k in cls.required if k not in obj]
         if missing:
             return f"an example row without {', '.join(missing)}"
-        typed = {f.name: f.metadata["types"] for f in cls.documented() if f.name in cls.required}
-        wrong = [k for k, types in typed.items() if not isinstance(obj[k], types) or isinstance(obj[k], bool)]
+        wrong = [k for k, types in _required_types(cls) if not isinstance(obj[k], types) or isinstance(obj[k], bool)]
         if wrong:
             return f"an example row with a wrong type for {', '.join(wrong)}"
         if obj["status"] not in cls.STATUSES:
             return f"an example row with status {obj['status']!r}"
         return ""
+
+
+@functools.cache
+def _fields_by_name(cls: type[Section]) -> dict[str, dataclasses.Field]:
+    """A section's documented fields by name, computed once per class (records are read by the hundred thousand
+    lines)."""
+    return {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+
+
+@functools.cache
+def _required_types(cls: type[Section]) -> tuple[tuple[str, tuple[type, ...]], ...]:
+    """(name, accepted types) of a section's required fields."""
+    return tuple((f.name, f.metadata["types"]) for f in _fields_by_name(cls).values() if f.name in cls.required)
 
 
 SECTIONS: tuple[type[Section], ...] = (CellRecord, CellKey, ResolvedConfig, Metrics, Training, DataInfo, ModelInfo,
