@@ -50,7 +50,6 @@ import importlib.util
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -81,21 +80,19 @@ def load_victim(dataset: str, model: str, n: int, scale: str, assets, log):
     from bench.run.grid import Cell, resolve_cell
     from bench.core.models import fingerprint, resolve_model, spec_for
     from bench.core.model_cache import ModelCache, train_or_load
-    from bench.core.train import TrainJob, TrainSpec
+    from bench.core.train import TrainJob
     from bench.core.victim import Victim, pick_device
 
     rc = resolve_cell(Cell(dataset, model, "standard", 0, "pwws", scale, (("n_test", n),)))
     s = rc.scale
     task = prepare_task(dataset, DataSizes(s.n_train, s.n_dev, s.n_test, s.data_seed), assets)
     model_src = resolve_model(model, assets)
-    spec = TrainSpec(dataset, model, fingerprint(model_src.value), spec_for(model).pooling, "standard",
-                     asdict(rc.hparams), 0, s, rc.max_length,
-                     {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed")})
+    spec = rc.train_spec(fingerprint(model_src.value), spec_for(model).pooling, task.provenance)
     device = pick_device()
     trained = train_or_load(TrainJob(spec, rc.method_cls, task, model_src.value, assets),
                             ModelCache(cache_dir() / "models"), device, log)
     victim = Victim(trained.model, trained.tokenizer, rc.max_length, s.eval_batch_size, device)
-    return victim, task.test[:n], rc.attack_field
+    return victim, task.test[:n], rc.attack_index
 
 
 def run_ours(name: str, victim, examples, field: int, assets, timer: ForwardTimer, overrides: dict):

@@ -7,8 +7,8 @@ then run through the candidate embeddings in train mode. As in the paper code, t
 over the batch and its gradient flows through both p(x) and p(x̃), and batches are class-balanced
 (one stream per class) for every ASCC method, so Adv-Base and RIFT see the same batches.
 
-β defaults to None, resolved from the task: 5 for text-pair tasks (the paper code's SNLI setting),
-10 otherwise (its IMDB setting). The resolved value is what the training log records.
+β defaults to None, resolved from the task when a cell is resolved (:meth:`AdvBase.task_defaults`): 5 for
+text-pair tasks (the paper code's SNLI setting), 10 otherwise (its IMDB setting). The record holds the resolved value.
 
 Model selection: the epoch with the best robust accuracy on the dev split under the ``ascc`` attack
 (CE objective, default settings) — not on the test set, as the paper code did.
@@ -16,14 +16,14 @@ Model selection: the epoch with the best robust accuracy on the dev split under 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from bench.core.classifier import Classifier, ClassifierOutput
-from bench.core.data import Example
+from bench.core.data import DatasetSpec, Example
 from bench.core.errors import ConfigError
 from bench.core.registry import METHODS
 from bench.core import ascc
@@ -33,9 +33,9 @@ PAIR_TASK_DEFAULTS = {"beta": 5.0, "alpha": 0.7}  # paper code, SNLI
 SINGLE_TASK_DEFAULTS = {"beta": 10.0, "alpha": 0.1}  # paper code, IMDB
 
 
-def task_default(context: TrainContext, name: str) -> float:
+def task_default(spec: DatasetSpec, name: str) -> float:
     """The paper code's dataset-dependent weight: SNLI's for text-pair tasks, IMDB's otherwise."""
-    table = PAIR_TASK_DEFAULTS if context.spec.pair_field is not None else SINGLE_TASK_DEFAULTS
+    table = PAIR_TASK_DEFAULTS if spec.pair_field is not None else SINGLE_TASK_DEFAULTS
     return table[name]
 
 
@@ -79,14 +79,17 @@ class AdvBase(Method):
     selection_metric: ClassVar[str] = ascc.DevSelection.metric
 
     def __init__(self, hparams: AdvHparams, model: Classifier, context: TrainContext) -> None:
+        hparams = self.resolve_hparams(hparams, context.spec)  # already resolved in a cell; not always in a test
         super().__init__(hparams, model, context)
-        if hparams.beta is None:
-            self.hparams = hparams = replace(hparams, beta=task_default(context, "beta"))
         self.synonyms = ascc.context_synonyms(context)
         self.config = ascc.ASCCSettings.from_hparams(hparams)
-        self.aligner = ascc.aligner_for(context.tokenizer, self.synonyms, ascc.attack_field(context.spec),
+        self.aligner = ascc.aligner_for(context.tokenizer, self.synonyms, context.spec.attack_index,
                                         context.max_length, hparams.ascc_candidates)
         self.selection = ascc.DevSelection(context, self.synonyms)
+
+    @classmethod
+    def task_defaults(cls, spec: DatasetSpec) -> dict[str, Any]:
+        return {"beta": task_default(spec, "beta")}
 
     @classmethod
     def check_config(cls, hparams: AdvHparams, spec: Any, batch_size: int) -> None:

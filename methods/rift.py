@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bench.core.classifier import Classifier
+from bench.core.data import DatasetSpec
 from bench.core.errors import ConfigError
 from bench.core.registry import METHODS
 from methods.adv_base import Adversarial, AdvBase, AdvHparams, task_default
@@ -85,8 +87,6 @@ class RIFT(AdvBase):
 
     def __init__(self, hparams: RIFTHparams, model: Classifier, context: TrainContext) -> None:
         super().__init__(hparams, model, context)
-        if self.hparams.alpha is None:
-            self.hparams = replace(self.hparams, alpha=task_default(context, "alpha"))
         self.teacher = copy.deepcopy(model.encoder).eval().requires_grad_(False)
         pairs = context.spec.num_labels if self.conditional else 1
         # The heads are initialised from their own seed, so the global random stream (data order,
@@ -95,6 +95,10 @@ class RIFT(AdvBase):
             torch.manual_seed(context.seed + 1)
             self.g = nn.ModuleList(projection(model.hidden_size) for _ in range(pairs))
             self.h = nn.ModuleList(projection(model.hidden_size) for _ in range(pairs))
+
+    @classmethod
+    def task_defaults(cls, spec: DatasetSpec) -> dict[str, Any]:
+        return {**super().task_defaults(spec), "alpha": task_default(spec, "alpha")}
 
     @classmethod
     def check_config(cls, hparams: RIFTHparams, spec, batch_size: int) -> None:

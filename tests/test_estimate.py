@@ -34,6 +34,31 @@ def test_a_record_and_its_cell_name_the_same_model(records):
         assert train_group_of(by_id[cell.cell_id].config.to_json()) == cell.train_group
 
 
+def test_cells_share_a_model_cache_key_exactly_when_they_share_a_group():
+    """One identity of a fine-tuned model: the model group (scheduling, estimates; read from the configuration
+    alone) and the model-cache key (``ResolvedCell.train_spec``, which adds the files' fingerprints) split the same
+    cells the same way, over settings that change the model and settings that do not."""
+    from bench.run.grid import Cell, resolve_cell
+
+    provenance = {"train_split": "train", "n_train": 512, "n_dev": 64, "data_seed": 0, "identity": {"train": "x"}}
+    shared = [(), (("n_test", 99),), (("eval_batch_size", 8),), (("attack.query_budget", 50),), (("lr", 2e-4),),
+              (("tokenizer", "whole-word"),)]
+    adversarial = [(("method.beta", 10.0),), (("method.beta", 5.0),), (("method.ascc_steps", 2),)]
+    cells = [resolve_cell(Cell("sst2", "minilm-l6", method, seed, attack, "smoke", overrides))
+             for method in ("standard", "adv-base") for seed in (0, 1) for attack in ("pwws", "deepwordbug")
+             for overrides in shared + (adversarial if method != "standard" else [])]
+    keys = {rc: rc.train_spec("f" * 16, "mean", provenance).key for rc in cells}
+    groups_of_key: dict[str, set] = {}
+    keys_of_group: dict[str, set] = {}
+    for rc, key in keys.items():
+        groups_of_key.setdefault(key, set()).add(rc.train_group)
+        keys_of_group.setdefault(rc.train_group, set()).add(key)
+    assert all(len(g) == 1 for g in groups_of_key.values()) and all(len(k) == 1 for k in keys_of_group.values())
+    # per seed: Standard's default, lr and tokenizer models, and Adv-Base's, β=5 and ascc_steps=2 (n_test,
+    # eval_batch_size, the attack and its settings share a model; β=10 is Adv-Base's default on SST-2)
+    assert len(keys_of_group) == 2 * (3 + 5)
+
+
 def test_new_seeds_cost_their_training_once_and_each_attack(records):
     """Seed 1 of every cell: each method's model trains once (its seed-0 training time), and each cell's attack
     costs n_test × the seed-0 seconds per example of the same method and attack."""

@@ -130,7 +130,7 @@ def test_rift_with_alpha_zero_reproduces_adv_base(tiny_encoder_dir, tiny_task, a
     assert not all(torch.equal(sb[k], s1[k]) for k in sb)
     bounds = [s["info_bound"] for s in rift.training.step_log]
     assert all(np.isfinite(bounds)) and all(b <= math.log(4) + 1e-6 for b in bounds)  # 4 examples per class
-    assert rift.training.resolved_hparams["alpha"] == 1.0
+    assert rift.training.resolved_hparams is None  # trained with exactly the spec's hyperparameters
 
 
 def test_alpha_and_beta_defaults_follow_the_task(minilm_dir, sst2_task, assets):
@@ -148,3 +148,32 @@ def test_alpha_and_beta_defaults_follow_the_task(minilm_dir, sst2_task, assets):
         assert not method.teacher.training and not any(p.requires_grad for p in method.teacher.parameters())
     explicit = RIFT(RIFTHparams(beta=2.0, alpha=0.3), model, TrainContext(pair, tok, minilm_dir, theta0, 32, assets=assets))
     assert (explicit.hparams.beta, explicit.hparams.alpha) == (2.0, 0.3)
+
+
+def test_task_defaults_are_resolved_with_the_cell_and_keep_the_ids():
+    """β and α are filled in where a cell is resolved, so its configuration (and record) holds one set of
+    hyperparameters; a value at its task default hashes as the declared None, so records made before keep their
+    ids and an explicit default names the same cell and model."""
+    from bench.core.config import hparams_identity, identity_config
+    from bench.core.store import config_hash
+    from bench.run.grid import Cell, resolve_cell, train_group_of
+
+    def resolved(dataset, *overrides):
+        return resolve_cell(Cell(dataset, "minilm-l6", "rift", 0, "pwws", "smoke", tuple(overrides)))
+
+    sst2, snli = resolved("sst2"), resolved("snli")
+    assert (sst2.config["hparams"]["beta"], sst2.config["hparams"]["alpha"]) == (10.0, 0.1)
+    assert (snli.config["hparams"]["beta"], snli.config["hparams"]["alpha"]) == (5.0, 0.7)
+    assert (sst2.hparams.beta, sst2.hparams.alpha) == (10.0, 0.1)  # what the method is built with
+    # the id is the hash of the configuration as it was written before, with None for the task's values
+    before = {**sst2.config, "hparams": {**sst2.config["hparams"], "beta": None, "alpha": None}}
+    assert sst2.cell_id == config_hash(identity_config(before)) == config_hash(identity_config(sst2.config))
+    assert sst2.cell_id == resolved("sst2", ("method.beta", 10.0), ("method.alpha", 0.1)).cell_id
+    other = resolved("sst2", ("method.beta", 5.0))
+    assert other.cell_id != sst2.cell_id and other.train_group != sst2.train_group
+    assert train_group_of(before) == sst2.train_group
+    # SNLI's default β is not SST-2's: 5 on SST-2 is a setting of its own, 5 on SNLI the default
+    assert hparams_identity("rift", "snli", {"beta": 5.0, "alpha": 0.7, "tau": 0.2}) == {"beta": None, "alpha": None,
+                                                                                      "tau": 0.2}
+    assert hparams_identity("rift", "sst2", {"beta": 5.0, "alpha": 0.7})["beta"] == 5.0
+    assert hparams_identity("not-a-method", "sst2", {"beta": 10.0}) == {"beta": 10.0}

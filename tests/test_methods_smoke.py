@@ -31,12 +31,13 @@ def test_every_adversarial_method_runs_through_bench_run(tmp_path, shared, tiny_
     for method, record in records.items():
         training = record["training"]
         assert training["selection_metric"] == "dev_ascc_robust_accuracy"
-        assert training["resolved_hparams"]["beta"] == 10.0  # SST-2 is a single-text task
+        assert record["config"]["hparams"]["beta"] == 10.0  # SST-2 is a single-text task
+        assert "resolved_hparams" not in training  # one set of hyperparameters per record
         steps = training["step_log"]
         assert steps and all(math.isfinite(s["loss"]) for s in steps)
         assert all(0 < s["perturbable_share"] <= s["perturbable_of_substitutable"] <= 1 for s in steps)
         assert record["metrics"]["n_examples"] == 3
-    assert records["rift"]["training"]["resolved_hparams"]["alpha"] == 0.1
+    assert records["rift"]["config"]["hparams"]["alpha"] == 0.1
     assert all("info_bound" in s for s in records["rift-ist"]["training"]["step_log"])
     assert all(s["weight_distance"] > 0 for s in records["adv-ptwd"]["training"]["step_log"])
     # a cached Mixout model loads back into the plain architecture (same parameter names, no extra state)
@@ -57,6 +58,6 @@ def test_pair_task_perturbs_the_hypothesis_with_pair_defaults(tmp_path, shared, 
             "--methods", "rift", "--attacks", "ascc", "--offline", *TINY]
     assert main(args) == 0
     record = _records(tmp_path)["rift"]
-    assert (record["training"]["resolved_hparams"]["beta"], record["training"]["resolved_hparams"]["alpha"]) == (5.0, 0.7)
+    assert (record["config"]["hparams"]["beta"], record["config"]["hparams"]["alpha"]) == (5.0, 0.7)
     rows = [json.loads(line) for line in next(tmp_path.rglob("*.examples.jsonl")).read_text().splitlines()]
     assert rows and all(r["adversarial"][0] == r["original"][0] for r in rows)

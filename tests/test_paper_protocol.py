@@ -26,20 +26,12 @@ def _row(rc) -> dict:
             "max_length": c["max_length"], "hparams": c["hparams"], "attack_settings": c["attack_settings"]}
 
 
-def _resolved_hparams(rc, dataset: str) -> dict:
-    """β and α resolved the way the methods resolve None (the record stores the resolved values)."""
-    from methods.adv_base import PAIR_TASK_DEFAULTS, SINGLE_TASK_DEFAULTS
-
-    table = PAIR_TASK_DEFAULTS if dataset == "snli" else SINGLE_TASK_DEFAULTS
-    return {k: (table[k] if v is None and k in table else v) for k, v in rc.config["hparams"].items()}
-
-
 @pytest.mark.parametrize("dataset", ["imdb", "snli"])
 @pytest.mark.parametrize("method", PAPER_METHODS)
 def test_the_paper_scale_is_the_paper_codes_protocol(protocol, dataset, method):
     rc = resolve_cell(Cell(dataset, "bert-base-uncased", method, 0, "pwws", "paper"))
-    row = {**_row(rc), "hparams": _resolved_hparams(rc, dataset)}
-    diffs, unstated, undeclared = protocol_differences(row, protocol)
+    assert None not in rc.config["hparams"].values()  # β and α were resolved from the task with the cell
+    diffs, unstated, undeclared = protocol_differences(_row(rc), protocol)
     assert diffs == [] and undeclared == []
     expected_unstated = {"adv-ptwd": ["method.lam=0.01"], "adv-mixout": ["method.mixout_p=0.9"]}.get(method, [])
     assert unstated == expected_unstated
@@ -47,14 +39,14 @@ def test_the_paper_scale_is_the_paper_codes_protocol(protocol, dataset, method):
 
 def test_genetic_differs_only_in_its_language_model(protocol):
     rc = resolve_cell(Cell("snli", "bert-base-uncased", "rift", 0, "genetic", "paper"))
-    diffs, unstated, undeclared = protocol_differences({**_row(rc), "hparams": _resolved_hparams(rc, "snli")}, protocol)
+    diffs, unstated, undeclared = protocol_differences(_row(rc), protocol)
     assert [d[0] for d in diffs] == ["attack.lm"] and diffs[0][1] == "smollm2-135m"
     assert undeclared == [] and set(unstated) == {"attack.temperature=0.3", "attack.skip_stopwords=False"}
 
 
 def test_a_smoke_record_lists_each_training_difference(protocol):
     rc = resolve_cell(Cell("snli", "minilm-l6", "rift", 0, "pwws", "smoke", (("batch_size", 12),)))
-    diffs, _, undeclared = protocol_differences({**_row(rc), "hparams": _resolved_hparams(rc, "snli")}, protocol)
+    diffs, _, undeclared = protocol_differences(_row(rc), protocol)
     got = {name: (ours, paper) for name, ours, paper in diffs}
     smoke = SCALES["smoke"]
     assert got["batch_size"] == (12, 120)

@@ -2,7 +2,6 @@
 same cell id and model-cache key as the code computes today."""
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -53,24 +52,21 @@ def test_todays_code_names_the_same_cell_and_model(path):
     """Resolving the record's cell gives its config and id, and the model-cache key of today's code is its
     ``train_key``: old and new records of one cell are comparable, and cached models are found again."""
     from bench.core.assets import AssetConfig
-    from bench.core.config import with_implicit
     from bench.run.grid import Cell, resolve_cell
     from bench.core.models import fingerprint, resolve_model, spec_for
-    from bench.core.train import TrainSpec
 
     record = load_record(path)
     c = record.cell
     rc = resolve_cell(Cell(c.dataset, c.model, c.method, c.seed, c.attack, c.scale,
                            tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in c.overrides)))
-    # settings added since the record was written read as the value it ran with (bench.core.config.LATER_SETTINGS)
-    assert json.loads(json.dumps(rc.config)) == with_implicit(record.config.to_json()) and rc.cell_id == record.cell_id
+    # settings added since the record was written, and β, α filled in at training time, read as the values it ran
+    # with (bench.core.config.LATER_SETTINGS, CellRecord.resolved_config)
+    assert json.loads(json.dumps(rc.config)) == record.resolved_config() and rc.cell_id == record.cell_id
     source = resolve_model(c.model, AssetConfig.from_env())
     if fingerprint(source.value) != record.model.fingerprint:
         pytest.skip("the model files here differ from the record's")
     data = {k: getattr(record.data, k) for k in ("train_split", "n_train", "n_dev", "data_seed", "identity")}
-    spec = TrainSpec(c.dataset, c.model, record.model.fingerprint, spec_for(c.model).pooling, c.method,
-                     asdict(rc.hparams), c.seed, rc.scale, rc.max_length, data)
-    assert spec.key == record.training.train_key
+    assert rc.train_spec(record.model.fingerprint, spec_for(c.model).pooling, data).key == record.training.train_key
 
 
 def test_a_minimal_record_keeps_its_keys(tmp_path):

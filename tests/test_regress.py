@@ -76,6 +76,35 @@ def test_identical_records_pass():
     assert "PASS" in format_report(result)
 
 
+def test_a_reference_from_before_task_defaults_were_resolved_compares_equal():
+    """The committed reference wrote β (and α) as null and the values in ``training.resolved_hparams``; today's code
+    writes them into ``config.hparams``. The same cells are the same configuration, not a change."""
+    import json
+
+    from bench.run.grid import Cell, resolve_cell
+
+    ref = _reference_records()
+    assert any(r.config.to_json()["hparams"].get("beta", 0) is None for r in ref)  # the reference predates it
+    fresh = []
+    for r in ref:
+        c = r.cell
+        rc = resolve_cell(Cell(c.dataset, c.model, c.method, c.seed, c.attack, c.scale,
+                               tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in c.overrides)))
+        data = json.loads(json.dumps(r.to_json()))
+        data["config"] = json.loads(json.dumps(rc.config))
+        data["training"].pop("resolved_hparams", None)
+        fresh.append(CellRecord.from_json(data))
+    result = compare(ref, fresh, load_tolerances(REFERENCE / TOLERANCE_FILE))
+    assert result.ok and not result.problems, result.problems
+    beta = next(r for r in fresh if r.cell.method == "adv-base").config.to_json()["hparams"]["beta"]
+    changed = [json.loads(json.dumps(r.to_json())) for r in fresh]
+    for data in changed:
+        if data["cell"]["method"] == "adv-base":
+            data["config"]["hparams"]["beta"] = beta / 2
+    result = compare(ref, [CellRecord.from_json(d) for d in changed], load_tolerances(REFERENCE / TOLERANCE_FILE))
+    assert any(f"beta: {beta!r} → {beta / 2!r}" in p for p in result.problems), result.problems
+
+
 def test_robustness_drop_beyond_tolerance_fails_with_a_readable_diff():
     ref = _reference_records()
     tolerances = {"metrics.accuracy_under_attack": Tolerance(abs=0.05, better="higher"),

@@ -89,6 +89,10 @@ def test_train_key_depends_on_what_changes_the_model(minilm_dir):
     other_test_size = dataclasses.replace(base, scale=dataclasses.replace(base.scale, n_test=99))
     assert len({base.key, other_seed.key, other_lr.key}) == 3
     assert other_test_size.key == base.key  # the attacked test sample does not change the trained model
+    # Adv-Base's β at SST-2's default names the model cached when β was resolved at training time (None)
+    adv = dataclasses.replace(base, method="adv-base", hparams={"beta": None})
+    assert dataclasses.replace(adv, hparams={"beta": 10.0}).key == adv.key
+    assert dataclasses.replace(adv, hparams={"beta": 5.0}).key != adv.key
 
 
 def test_a_half_precision_checkpoint_is_fine_tuned_in_float32(minilm_dir, tmp_path):

@@ -374,11 +374,6 @@ def robust_accuracy(victim, examples: Sequence[Example], aligner: Aligner, confi
     return correct / len(examples)
 
 
-def attack_field(spec) -> int:
-    """The index of the attacked field of a task (0: ``text``, 1: ``text_pair``)."""
-    return 1 if spec.attack_field == "text_pair" else 0
-
-
 def context_synonyms(context):
     """The counter-fitted synonym set of a training run's assets (the environment's when it has none)."""
     from bench.core.assets import AssetConfig
@@ -395,7 +390,7 @@ class DevSelection:
 
     def __init__(self, context, synonyms=None) -> None:
         synonyms = synonyms if synonyms is not None else context_synonyms(context)
-        self.aligner = aligner_for(context.tokenizer, synonyms, attack_field(context.spec), context.max_length,
+        self.aligner = aligner_for(context.tokenizer, synonyms, context.spec.attack_index, context.max_length,
                                    DEFAULT.max_candidates)
 
     def score(self, victim, dev: Sequence[Example]) -> float:

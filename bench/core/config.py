@@ -105,13 +105,30 @@ def without_implicit(section: str, values: dict[str, Any], config: dict[str, Any
     return {k: v for k, v in values.items() if not (k in later and later[k] == v)}
 
 
+def hparams_identity(method: str, dataset: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """What the identities (cell id, model group, model-cache key) hash of a method's resolved hyperparameters: a
+    value the task fills in (``Method.task_defaults``), where it equals that default, as ``None``, its declared
+    value. Records made when methods filled these in at training time wrote ``None`` there, so they keep their ids
+    and their cached models; and ``method.beta=10`` on a single-text task names the same cell as the default.
+    A method or dataset the registries do not know (a test's own) is hashed as given."""
+    from bench.core.registry import DATASETS, METHODS
+
+    if method not in METHODS or dataset not in DATASETS:
+        return hparams
+    defaults = METHODS.get(method).task_defaults(DATASETS.get(dataset))
+    return {k: None if k in defaults and v == defaults[k] else v for k, v in hparams.items()}
+
+
 def identity_config(config: dict[str, Any]) -> dict[str, Any]:
     """What a configuration's identities hash: the configuration without later-added settings at their implicit
-    value (:data:`LATER_SETTINGS`)."""
+    value (:data:`LATER_SETTINGS`), and with the hyperparameters the task filled in at their declared value
+    (:func:`hparams_identity`)."""
     out = dict(config)
     for section, _ in LATER_SETTINGS:
         if isinstance(out.get(section), dict):
             out[section] = without_implicit(section, out[section], config)
+    if isinstance(out.get("hparams"), dict) and "method" in out and "dataset" in out:
+        out["hparams"] = hparams_identity(out["method"], out["dataset"], out["hparams"])
     return out
 
 

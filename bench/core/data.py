@@ -61,6 +61,12 @@ class DatasetSpec:
         return len(self.labels)
 
     @property
+    def attack_index(self) -> int:
+        """Where :attr:`attack_field` is in an example's inputs ``(text, text_pair)``: 0 or 1 (how the victim, the
+        recipes and ASCC's alignment address the attacked text)."""
+        return 1 if self.attack_field == "text_pair" else 0
+
+    @property
     def splits(self) -> list[str]:
         return sorted(set(self.local_splits) | set(self.hub_splits))
 

@@ -6,7 +6,7 @@ logging, model selection, caching — so a method file reads like its equation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +62,18 @@ class Method:
     def dev_score(self, victim: Any, dev: list[Example], clean_accuracy: float) -> float:
         """Model-selection score on the dev split after each epoch (default: clean accuracy)."""
         return clean_accuracy
+
+    @classmethod
+    def task_defaults(cls, spec: DatasetSpec) -> dict[str, Any]:
+        """Values of the hyperparameters the method leaves to the task (declared ``None``), for ``spec``'s task
+        (e.g. Adv-Base's β: one for single texts, one for text pairs)."""
+        return {}
+
+    @classmethod
+    def resolve_hparams(cls, hparams: Any, spec: DatasetSpec) -> Any:
+        """``hparams`` with every value left to the task filled in: done once, where a cell is resolved, so a
+        record holds one set of hyperparameters and the method trains with exactly those."""
+        return replace(hparams, **{k: v for k, v in cls.task_defaults(spec).items() if getattr(hparams, k) is None})
 
     @classmethod
     def check_config(cls, hparams: Any, spec: DatasetSpec, batch_size: int) -> None:

@@ -158,8 +158,10 @@ class Training(Section):
     train_seconds: float | None = doc("training wall time (of the run that trained it)")
     epoch_log: list = doc("per epoch: train loss, mean loss terms, dev scores, weight distance, "
                                    "and lr (the learning rate of the epoch's first step)", factory=list)
-    resolved_hparams: dict = doc("hyperparameters as the method resolved them (task defaults filled in)",
-                                 factory=dict)
+    resolved_hparams: dict | None = doc(
+        "hyperparameters as the method resolved them, where they differ from ``config.hparams``: in records made "
+        "before task defaults were filled in with the cell (their ``config.hparams`` holds null there)",
+        optional=True)
     inactive_terms: list = doc("loss terms the resolved hyperparameters switch off", factory=list)
     step_log: list = doc("every ``log_every`` steps: step, epoch, loss, weight distance", factory=list)
     notes: list = doc("warnings about the kept model: clean dev accuracy near the majority-class rate, or one class "
@@ -249,6 +251,19 @@ class CellRecord(Section):
         if isinstance(data, dict) and "schema_version" in data and data["schema_version"] != SCHEMA_VERSION:
             raise CorruptRecord(f"{where}: schema_version {data['schema_version']} is not {SCHEMA_VERSION}")
         return super().from_json(data, where)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """``config`` as today's code writes it: a setting added since the record was made at the value it ran with
+        (:func:`bench.core.config.with_implicit`), and a hyperparameter the method filled in at training time
+        (null in ``config.hparams`` of a record made before task defaults were resolved with the cell) at the value
+        the record's ``training.resolved_hparams`` gives."""
+        from bench.core.config import with_implicit
+
+        config = with_implicit(self.config.to_json())
+        filled = self.training.resolved_hparams or {}
+        if isinstance(config.get("hparams"), dict):
+            config["hparams"] = {k: filled.get(k, v) if v is None else v for k, v in config["hparams"].items()}
+        return config
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from bench.core.classifier import Classifier, load_pretrained
-from bench.core.config import Scale, training_settings
+from bench.core.config import Scale, hparams_identity, training_settings
 from bench.core.data import Example, TaskData
 from bench.core.store import config_hash
 from bench.core.train_checkpoint import (EpochCheckpoints, Snapshot, flatten, optimizer_snapshot, restore_optimizer,
@@ -81,7 +81,8 @@ class TrainSpec:
     def key_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset, "model": self.model, "model_fingerprint": self.model_fingerprint,
-            "pooling": self.pooling, "method": self.method, "hparams": self.hparams, "seed": self.seed,
+            "pooling": self.pooling, "method": self.method,
+            "hparams": hparams_identity(self.method, self.dataset, self.hparams), "seed": self.seed,
             "max_length": self.max_length, "data": self.data,
             "train": training_settings(self.scale),
             "loop_version": 2,
@@ -413,5 +414,7 @@ def fine_tune(job: TrainJob, device: torch.device | None = None, log: Callable[[
         final_rel_weight_distance=loop.epochs[-1]["rel_weight_distance"],
         selected_rel_weight_distance=loop.epochs[best[1] - 1]["rel_weight_distance"],
         train_seconds=seconds_before + time.perf_counter() - started, epoch_log=loop.epochs,
-        resolved_hparams=resolved, inactive_terms=inactive, step_log=loop.steps, notes=notes)
+        # what the method filled in, only where a caller left it unresolved (a cell's hyperparameters are resolved)
+        resolved_hparams=resolved if resolved != spec.hparams else None,
+        inactive_terms=inactive, step_log=loop.steps, notes=notes)
     return TrainedModel(model, tokenizer, training)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.core.config import with_implicit
 from bench.report.labels import split_cell_overrides, with_variant
 from bench.core.record import CellRecord, ExampleLine, Training
 from bench.core.metrics import attack_metrics, median_clean_margin
@@ -46,7 +45,7 @@ def _row(record: CellRecord, path: Path) -> dict:
     cell, m = record.cell, record.metrics
     config, data, training = record.config, record.data, record.training
     groups = split_cell_overrides(cell.overrides)
-    resolved = with_implicit(config.to_json())  # a record from before a setting existed: its implicit value
+    resolved = record.resolved_config()  # as today's code writes it (a record from before a setting existed too)
     scale_settings = resolved["scale_settings"]
     examples = examples_path(path)
     return {
@@ -65,7 +64,7 @@ def _row(record: CellRecord, path: Path) -> dict:
         "method_overrides": tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in groups["method"])),
         "n_train": data.n_train, "n_test": data.n_test, "train_pool_size": data.train_pool_size,
         "epochs": scale_settings.get("epochs"), "lr": scale_settings.get("lr"),
-        "batch_size": scale_settings.get("batch_size"), "hparams": training.resolved_hparams or config.hparams,
+        "batch_size": scale_settings.get("batch_size"), "hparams": resolved["hparams"],
         "train_key": training.train_key, "selected_dev_accuracy": training.selected_dev_accuracy,
         "selected_epoch": training.selected_epoch, "selection_metric": training.selection_metric,
         "scale_settings": scale_settings, "attack_settings": resolved["attack_settings"],

@@ -5,14 +5,14 @@ example lines."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench.core.data import TaskData
 from bench.core.metrics import attack_metrics
 from bench.core.provenance import git_revision, hardware, now, package_versions
 from bench.core.record import (SCHEMA_VERSION, AttackInfo, CellKey, CellRecord, DataInfo, ExampleLine, ModelInfo,
-                               Provenance, ResolvedConfig)
+                               Provenance, ResolvedConfig, Training)
 from bench.core.train import TrainedModel
 from bench.run.grid import ResolvedCell
 
@@ -38,6 +38,12 @@ class CellRun:
     examples_file: str  #: name of the examples file next to the record
 
 
+def _one_set(training: Training, hparams: dict[str, Any]) -> Training:
+    """``training`` without ``resolved_hparams`` where they repeat the cell's (a model cached before hyperparameters
+    were resolved with the cell logged them): a record holds one set."""
+    return replace(training, resolved_hparams=None) if training.resolved_hparams == hparams else training
+
+
 def cell_record(run: CellRun) -> CellRecord:
     """The record of ``run``, finished now."""
     rc, cell, recipe = run.rc, run.rc.cell, run.recipe
@@ -46,11 +52,11 @@ def cell_record(run: CellRun) -> CellRecord:
         cell=CellKey(**{**asdict(cell), "overrides": [list(o) for o in cell.overrides]}),
         config=ResolvedConfig(**rc.config),
         metrics=attack_metrics(run.lines),
-        training=run.trained.training,
+        training=_one_set(run.trained.training, rc.config["hparams"]),
         data=DataInfo(**run.task.provenance),
         model=ModelInfo(name=cell.model, source=run.model_source, fingerprint=run.model_fingerprint,
                         pooling=run.trained.model.pooling, package_version=run.model_package_version),
-        attack=AttackInfo(name=cell.attack, field="text_pair" if rc.attack_field else "text",
+        attack=AttackInfo(name=cell.attack, field=run.task.spec.attack_field,
                           recipe=rc.attack_cls.__module__ + "." + rc.attack_cls.__name__, similarity=run.similarity,
                           # how a recipe resolved what depends on the installation (e.g. textfooler's POS tagger)
                           details=recipe.describe() if hasattr(recipe, "describe") else None),

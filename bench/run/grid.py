@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from bench.core.checks import check_scale_values, check_seed
 from bench.core.config import (Scale, apply_overrides, get_scale, identity_config, resolve_batch_size, resolve_max_length,
@@ -19,6 +19,9 @@ from bench.core.config import (Scale, apply_overrides, get_scale, identity_confi
 from bench.core.errors import ConfigError
 from bench.core.registry import ATTACKS, DATASETS, METHODS
 from bench.core.store import config_hash
+
+if TYPE_CHECKING:
+    from bench.core.train import TrainSpec
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,9 @@ class ResolvedCell:
     cell_id: str
 
     @property
-    def attack_field(self) -> int:
-        return 1 if DATASETS.get(self.cell.dataset).attack_field == "text_pair" else 0
+    def attack_index(self) -> int:
+        """Where the attacked text is in an example's inputs (:attr:`bench.core.data.DatasetSpec.attack_index`)."""
+        return DATASETS.get(self.cell.dataset).attack_index
 
     def label(self) -> str:
         return self.cell.label()
@@ -62,6 +66,17 @@ class ResolvedCell:
     def train_group(self) -> str:
         """Cells with the same group share one fine-tuned model (:func:`train_group_of`)."""
         return train_group_of(self.config)
+
+    def train_spec(self, model_fingerprint: str, pooling: str, provenance: dict[str, Any]) -> "TrainSpec":
+        """What names this cell's model in the model cache: its training configuration, as :attr:`train_group`
+        reads it, plus what only the files tell, the pre-trained weights' ``model_fingerprint`` and the data's
+        identity (from the task's ``provenance``). For the same files, two cells share a key exactly when they
+        share a group (``tests/test_estimate.py`` checks it)."""
+        from bench.core.train import TrainSpec
+
+        data = {k: provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed", "identity")}
+        return TrainSpec(self.cell.dataset, self.cell.model, model_fingerprint, pooling, self.cell.method,
+                         asdict(self.hparams), self.cell.seed, self.scale, self.max_length, data)
 
 
 def train_group_of(config: dict[str, Any], with_seed: bool = True) -> str:
@@ -91,6 +106,7 @@ def resolve_cell(cell: Cell) -> ResolvedCell:
     scale = replace(scale, batch_size=resolve_batch_size(cell.scale, scale, cell.dataset))
     method_cls = METHODS.get(cell.method)
     hparams = apply_overrides(method_cls.Hparams(), groups["method"], f"method {cell.method!r}")
+    hparams = method_cls.resolve_hparams(hparams, DATASETS.get(cell.dataset))  # task defaults: once, here
     method_cls.check_config(hparams, DATASETS.get(cell.dataset), scale.batch_size)
     attack_cls = ATTACKS.get(cell.attack)
     dataset = DATASETS.get(cell.dataset)

@@ -23,7 +23,6 @@ from typing import Any
 
 import yaml
 
-from bench.core.config import with_implicit
 from bench.core.errors import ConfigError
 from bench.core.store import CellRecord, examples_path, load_records, record_path
 
@@ -235,7 +234,9 @@ def compare(reference: list[CellRecord], fresh: list[CellRecord], tolerances: di
         if new is None:
             result.problems.append(f"{name}: no fresh record (the cell is in the reference but was not run)")
             continue
-        changes = config_changes(with_implicit(ref.config.to_json()), with_implicit(new.config.to_json()))
+        # as today's code writes them: a reference from before a setting existed, or from before task defaults
+        # were filled in with the cell (β null), is the same configuration as a fresh record that writes them
+        changes = config_changes(ref.resolved_config(), new.resolved_config())
         if changes:
             result.problems.append(f"{name}: configuration changed: " + "; ".join(changes))
         for metric, tol in tolerances.items():

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -156,14 +156,12 @@ class Runner:
 
     def _trained(self, rc: ResolvedCell, task: TaskData, log: Callable[[str], None]):
         from bench.core.model_cache import train_or_load
-        from bench.core.train import TrainJob, TrainSpec
+        from bench.core.train import TrainJob
 
         cell = rc.cell
         model_src = resolve_model(cell.model, self.options.assets)
         mspec = spec_for(cell.model)
-        spec = TrainSpec(cell.dataset, cell.model, fingerprint(model_src.value), mspec.pooling, cell.method,
-                         asdict(rc.hparams), cell.seed, rc.scale, rc.max_length,
-                         {k: task.provenance[k] for k in ("train_split", "n_train", "n_dev", "data_seed", "identity")})
+        spec = rc.train_spec(fingerprint(model_src.value), mspec.pooling, task.provenance)
         if self._model is not None and self._model[0] == spec.key:
             log("  reusing the fine-tuned model in memory")
             return spec, model_src, mspec, self._model[1]
@@ -212,9 +210,9 @@ class Runner:
         finished = {line.uid for line in lines}
         todo = [ex for ex in task.test if ex.uid not in finished]
         attack_started = time.perf_counter()
-        crops = long_text_crops(recipe, todo, rc.attack_field, victim)
+        crops = long_text_crops(recipe, todo, rc.attack_index, victim)
         for line in recipe.iter_attack(victim, [crops[ex.uid].example if ex.uid in crops else ex for ex in todo],
-                                       rc.attack_field, self.options.in_flight):
+                                       rc.attack_index, self.options.in_flight):
             if line.uid in crops:
                 line = crops[line.uid].restore(line)
             checkpoint.append(line.to_json())
