@@ -312,8 +312,8 @@ def fine_tune(job: TrainJob, device: torch.device | None = None, log: Callable[[
     context = TrainContext(task.spec, tokenizer, model_dir, theta0, spec.max_length, assets=job.assets, seed=spec.seed)
     method = method_cls(job.hparams, model, context)
     resolved = dataclasses.asdict(method.hparams) if dataclasses.is_dataclass(method.hparams) else {}
-    if resolved != spec.hparams:
-        log(f"  resolved hyperparameters: {resolved}")
+    if resolved:  # as the cell resolved them (task defaults filled in); a direct caller may have left some to the method
+        log(f"  hyperparameters: {resolved}" + ("" if resolved == spec.hparams else " (filled in by the method)"))
     inactive = method.inactive_terms()
     for term in inactive:
         log(f"  note: loss term switched off: {term}")
