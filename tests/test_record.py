@@ -104,18 +104,21 @@ def test_the_committed_schema_doc_is_generated_from_the_classes():
 
 
 def test_records_load_together_with_the_report(tmp_path):
-    """Reference and study records in one results folder make one report frame."""
+    """Reference and study records in one results folder make one report frame. (The records alone: each study's
+    paired differences over its examples files are ``test_committed_reports``'s.)"""
     import shutil
 
     from bench.report.frame import records_frame
 
     for folder in COMMITTED:
         if folder.exists():
-            shutil.copytree(folder, tmp_path / folder.parent.name, dirs_exist_ok=True)
+            shutil.copytree(folder, tmp_path / folder.parent.name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.examples.jsonl"))
     frame, problems = records_frame(tmp_path)
     records, _ = load_records(tmp_path)
     assert len(frame) == len(records) == len(RECORD_FILES)
     assert not [p for p in problems if p.startswith("skipped")]
+    assert all("missing" in p for p in problems)  # only the examples files left out here
     from bench.report.build import build_report, render
 
     report = build_report(tmp_path)
