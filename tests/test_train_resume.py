@@ -30,18 +30,13 @@ def tiny_task(sst2_task):
     return TaskData(sst2_task.spec, sst2_task.train[:32], sst2_task.dev[:8], sst2_task.test[:2])
 
 
-@pytest.fixture(scope="module")
-def encoder_dir(tiny_encoder_dir):
-    return tiny_encoder_dir
-
-
-def _spec(encoder_dir, method: str, hparams: dict, epochs: int = 3) -> TrainSpec:
+def _spec(tiny_encoder_dir, method: str, hparams: dict, epochs: int = 3) -> TrainSpec:
     scale = Scale(n_train=32, n_dev=8, n_test=2, epochs=epochs, batch_size=8, lr=1e-4, log_every=1)
-    return TrainSpec("sst2", "tiny-bert", fingerprint(encoder_dir), "mean", method, hparams, 0, scale, 24, {})
+    return TrainSpec("sst2", "tiny-bert", fingerprint(tiny_encoder_dir), "mean", method, hparams, 0, scale, 24, {})
 
 
-def _train(spec, tiny_task, encoder_dir, checkpoints=None, said=None):
-    job = TrainJob(spec, METHODS.get(spec.method), tiny_task, encoder_dir)
+def _train(spec, tiny_task, tiny_encoder_dir, checkpoints=None, said=None):
+    job = TrainJob(spec, METHODS.get(spec.method), tiny_task, tiny_encoder_dir)
     return fine_tune(job, log=(said.append if said is not None else lambda m: None), checkpoints=checkpoints)
 
 
@@ -88,34 +83,34 @@ def test_the_stateful_methods_are_found():
 
 
 @pytest.mark.parametrize("method, hparams", METHOD_CASES)
-def test_a_run_killed_after_an_epoch_resumes_to_the_same_model(method, hparams, tiny_task, encoder_dir, tmp_path,
+def test_a_run_killed_after_an_epoch_resumes_to_the_same_model(method, hparams, tiny_task, tiny_encoder_dir, tmp_path,
                                                              monkeypatch):
-    spec = _spec(encoder_dir, method, hparams)
-    whole = _train(spec, tiny_task, encoder_dir)
+    spec = _spec(tiny_encoder_dir, method, hparams)
+    whole = _train(spec, tiny_task, tiny_encoder_dir)
     folder = tmp_path / "epochs"
     with monkeypatch.context() as patch:
         _kill_after_epoch(patch, 1)
         with pytest.raises(Killed):
-            _train(spec, tiny_task, encoder_dir, folder)
+            _train(spec, tiny_task, tiny_encoder_dir, folder)
     assert [p.name for p in folder.iterdir()] == ["epoch-0001"]
     said = []
-    resumed = _train(spec, tiny_task, encoder_dir, folder, said)
+    resumed = _train(spec, tiny_task, tiny_encoder_dir, folder, said)
     assert any("resuming training after epoch 1/3" in s for s in said)
     _same(whole, resumed)
     assert [p.name for p in folder.iterdir()] == ["epoch-0002"]  # the last epoch is never saved: the model is
 
 
-def test_a_damaged_or_foreign_checkpoint_is_named_removed_and_training_starts_over(tiny_task, encoder_dir, tmp_path,
-                                                                                    monkeypatch):
-    spec = _spec(encoder_dir, "standard", {}, epochs=2)
-    whole = _train(spec, tiny_task, encoder_dir)
+def test_a_damaged_or_foreign_checkpoint_is_named_removed_and_training_starts_over(tiny_task, tiny_encoder_dir,
+                                                                                    tmp_path, monkeypatch):
+    spec = _spec(tiny_encoder_dir, "standard", {}, epochs=2)
+    whole = _train(spec, tiny_task, tiny_encoder_dir)
     folder = tmp_path / "epochs"
     for damage in ("truncated", "foreign"):
         checkpoint_module.shutil.rmtree(folder, ignore_errors=True)
         with monkeypatch.context() as patch:
             _kill_after_epoch(patch, 1)
             with pytest.raises(Killed):
-                _train(spec, tiny_task, encoder_dir, folder)
+                _train(spec, tiny_task, tiny_encoder_dir, folder)
         saved = folder / "epoch-0001"
         if damage == "truncated":
             data = (saved / "tensors.safetensors").read_bytes()
@@ -128,24 +123,24 @@ def test_a_damaged_or_foreign_checkpoint_is_named_removed_and_training_starts_ov
             manifest["sha256"]["state.json"] = checkpoint_module.sha256_of(saved / "state.json")
             (saved / "manifest.json").write_text(json.dumps(manifest))
         said = []
-        again = _train(spec, tiny_task, encoder_dir, folder, said)
+        again = _train(spec, tiny_task, tiny_encoder_dir, folder, said)
         (warning,) = [s for s in said if "unusable" in s]
         assert str(saved) in warning and ("manifest" in warning if damage == "truncated" else "0" * 16 in warning)
         assert not any("resuming" in s for s in said)
         _same(whole, again)
 
 
-def test_the_cache_removes_the_checkpoints_once_the_model_is_saved(tiny_task, encoder_dir, tmp_path, monkeypatch):
-    spec = _spec(encoder_dir, "standard", {}, epochs=2)
+def test_the_cache_removes_the_checkpoints_once_the_model_is_saved(tiny_task, tiny_encoder_dir, tmp_path, monkeypatch):
+    spec = _spec(tiny_encoder_dir, "standard", {}, epochs=2)
     cache = ModelCache(tmp_path / "cache", log=lambda m: None)
     cls = METHODS.get("standard")
     with monkeypatch.context() as patch:
         _kill_after_epoch(patch, 1)
         with pytest.raises(Killed):
-            train_or_load(TrainJob(spec, cls, tiny_task, encoder_dir), cache, log=lambda m: None)
+            train_or_load(TrainJob(spec, cls, tiny_task, tiny_encoder_dir), cache, log=lambda m: None)
     assert (cache.checkpoints(spec.key) / "epoch-0001").is_dir()
     said = []
-    trained = train_or_load(TrainJob(spec, cls, tiny_task, encoder_dir), cache, log=said.append)
+    trained = train_or_load(TrainJob(spec, cls, tiny_task, tiny_encoder_dir), cache, log=said.append)
     assert any("resuming training after epoch 1/2" in s for s in said)
     assert not cache.checkpoints(spec.key).exists() and cache.entry(spec.key).is_dir()
     assert trained.training.epoch_log[-1]["step"] == 2 * 4

@@ -67,7 +67,7 @@ class ResolvedCell:
         """Cells with the same group share one fine-tuned model (:func:`train_group_of`)."""
         return train_group_of(self.config)
 
-    def train_spec(self, model_fingerprint: str, pooling: str, provenance: dict[str, Any]) -> "TrainSpec":
+    def train_spec(self, model_fingerprint: str, pooling: str, provenance: dict[str, Any]) -> TrainSpec:
         """What names this cell's model in the model cache: its training configuration, as :attr:`train_group`
         reads it, plus what only the files tell, the pre-trained weights' ``model_fingerprint`` and the data's
         identity (from the task's ``provenance``). For the same files, two cells share a key exactly when they
