@@ -44,7 +44,8 @@ def _add_grid_args(p: argparse.ArgumentParser) -> None:
                    "as separate cells; applies to the methods/attacks that have it; repeatable")
     p.add_argument("--grid", metavar="FILE", help="YAML or TOML grid file (keys: datasets, models, methods, "
                    "attacks, seeds, scale, set, sweep; a YAML list of such grids unites their cells); "
-                   "command-line options win")
+                   "--datasets, --models, --methods, --attacks, --seeds and --scale then select among the grid's "
+                   "cells, --set and --sweep apply to all of them")
     p.add_argument("--results", metavar="DIR", help=f"results folder (default: ${RESULTS_ENV} or results/runs)")
 
 
@@ -181,19 +182,23 @@ def split_items(values: Sequence[Any]) -> list[Any]:
 
 def _cells_from_args(args: argparse.Namespace) -> list:
     """The grid's cells, resolved (once: the executor and the runner take them as they are)."""
-    from bench.run.grid import cells_of_grids, read_grid_file
+    from bench.run.grid import SELECT_KEYS, cells_of_grids, read_grid_file, select_cells
 
     grids = []
     for part in read_grid_file(args.grid) if args.grid else [{}]:  # a grid file may list several grids: united
         grid = dict(DEFAULT_GRID, scale="smoke", set=[])
         grid.update(part)
-        for key in ("datasets", "models", "methods", "attacks", "seeds", "scale"):
-            if getattr(args, key) is not None:
-                grid[key] = getattr(args, key)
+        if not args.grid:  # without a grid file the options name the cells; with one they select (below)
+            grid.update({key: getattr(args, key) for key in SELECT_KEYS if getattr(args, key) is not None})
         for key in LIST_KEYS:
             grid[key] = split_items(grid[key])
         grids.append(grid)
-    return cells_of_grids(grids, args.overrides, args.sweeps)
+    cells = cells_of_grids(grids, args.overrides, args.sweeps)
+    if args.grid:
+        chosen = {key: getattr(args, key) for key in SELECT_KEYS}
+        chosen.update({key: split_items(v) for key, v in chosen.items() if key in LIST_KEYS and v is not None})
+        cells = select_cells(cells, chosen, f"grid {args.grid}")
+    return cells
 
 
 def _results_dir(args: argparse.Namespace) -> Path:

@@ -173,3 +173,34 @@ def test_a_grid_file_may_unite_several_grids(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {methods: [standard]}\n- {methodz: [x]}\n")
     assert main(["run", "--grid", str(bad), "--results", str(tmp_path)]) == 2
+
+
+def test_options_select_among_a_grid_files_cells(tmp_path, capsys):
+    """With --grid, --attacks/--seeds/... keep the grid's own cells, each with its part's settings: the Genetic
+    part's 10-example cells never turn into 10-example PWWS cells. A value the grid lacks is a one-line error."""
+    from bench.cli import _cells_from_args, build_parser
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("- {methods: [standard, adv-base], attacks: 'pwws,deepwordbug', seeds: [0, 1], set: [n_test=50]}\n"
+                    "- {methods: [standard, adv-base], attacks: [genetic], seeds: [0], set: [n_test=10]}\n")
+
+    def cells(*options):
+        args = build_parser().parse_args(["run", "--grid", str(grid), *options])
+        return sorted((c.method, c.seed, c.attack, dict(c.overrides)["n_test"]) for c in (rc.cell for rc in
+                                                                                         _cells_from_args(args)))
+
+    everything = cells()
+    assert len(everything) == 10
+    assert cells("--attacks", "pwws") == [(m, s, "pwws", 50) for m in ("adv-base", "standard") for s in (0, 1)]
+    assert cells("--attacks", "pwws,genetic", "--methods", "adv-base", "--seeds", "0") == [
+        ("adv-base", 0, "genetic", 10), ("adv-base", 0, "pwws", 50)]
+    assert cells("--seeds", "1") == [(m, 1, a, 50) for m in ("adv-base", "standard") for a in ("deepwordbug", "pwws")]
+    assert cells("--methods", "all", "--attacks", "all", "--scale", "smoke", "--datasets", "sst2") == everything
+    resolved = _cells_from_args(build_parser().parse_args(["run", "--grid", str(grid), "--seeds", "1"]))
+    assert {rc.cell_id for rc in resolved} < {rc.cell_id for rc in _cells_from_args(
+        build_parser().parse_args(["run", "--grid", str(grid)]))}  # the same cells, the same ids
+    for options, named in ((["--seeds", "2"], "--seeds 2: grid"), (["--attacks", "textfooler"], "its attacks: "),
+                           (["--scale", "small"], "its scale: smoke"), (["--datasets", "snli"], "its datasets: sst2")):
+        assert main(["run", "--grid", str(grid), *options, "--results", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and named in err[0] and "select the grid's cells" in err[0], err

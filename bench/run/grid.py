@@ -240,6 +240,37 @@ def cells_of_grids(grids: Iterable[dict[str, Any]], extra_set: Iterable[str] = (
     return resolve_cells(dict.fromkeys(cells))
 
 
+SELECT_KEYS = {"datasets": "dataset", "models": "model", "methods": "method", "attacks": "attack", "seeds": "seed",
+               "scale": "scale"}
+_SELECT_REGISTRIES = ("datasets", "methods", "attacks")  # the options that take `all`
+
+
+def select_cells(cells: list[ResolvedCell], chosen: dict[str, list[Any] | str | None], source: str) -> list[ResolvedCell]:
+    """The cells of a grid file that the command line names: ``--datasets snli --seeds 1 2`` keeps the grid's
+    SNLI cells of seeds 1 and 2, each with the settings its part of the grid gives it; options left out (None)
+    and ``all`` keep every value. A value no cell of the grid has is an error: these options select a grid's
+    cells, they never add cells the grid does not list (a part's 100-example Genetic cells must not become
+    100-example PWWS cells because ``--attacks pwws`` was given)."""
+    for key, values in chosen.items():
+        wanted = [values] if isinstance(values, str) else values
+        if wanted is None or (key in _SELECT_REGISTRIES and "all" in wanted):
+            continue
+        field = SELECT_KEYS[key]
+        if key == "seeds":
+            try:
+                wanted = [int(s) for s in wanted]
+            except (TypeError, ValueError):
+                raise ConfigError(f"seeds must be integers, got {values!r}") from None
+        present = list(dict.fromkeys(getattr(rc.cell, field) for rc in cells))
+        missing = [w for w in wanted if w not in present]
+        if missing:
+            raise ConfigError(f"--{key} {' '.join(map(str, missing))}: {source} has no such cells (its {key}: "
+                              f"{', '.join(map(str, present))}). With --grid these options select the grid's cells; "
+                              "to run others, edit the grid file or leave out --grid")
+        cells = [rc for rc in cells if getattr(rc.cell, field) in wanted]
+    return cells
+
+
 def _grid_part(data: object, where: str) -> dict[str, Any]:
     if not isinstance(data, dict) or set(data) - set(GRID_KEYS):
         extra = sorted(set(data) - set(GRID_KEYS)) if isinstance(data, dict) else []
