@@ -43,3 +43,22 @@ def test_no_committed_checkpoint_outlives_its_finished_cell():
     stale = [p.relative_to(ROOT) for p in (ROOT / "results").rglob("*.partial.jsonl")
              if p.with_name(p.name.removesuffix(".partial.jsonl") + ".json").exists()]
     assert not stale, f"checkpoints of cells that finished (remove them): {stale}"
+
+
+def test_studys_threat_model_tables_are_what_the_analysis_prints(capsys, monkeypatch):
+    """STUDY.md's two-threat-model tables (the paired claims and the clean accuracy) are copied from
+    `analysis/threat_models.py` over the committed records: every row it prints stands in STUDY.md as printed."""
+    import importlib.util
+
+    monkeypatch.chdir(ROOT)
+    path = ROOT / "results" / "study" / "analysis" / "threat_models.py"
+    spec = importlib.util.spec_from_file_location("threat_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--no-unknown"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    study = (ROOT / "results" / "study" / "STUDY.md").read_text(encoding="utf-8").splitlines()
+    assert len(rows) > 10
+    missing = [row for row in rows if row not in study]
+    assert not missing, ("STUDY.md's threat-model tables differ from what the records give (rerun "
+                         f"results/study/analysis/threat_models.py and copy its tables): {missing}")

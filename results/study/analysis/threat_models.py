@@ -4,7 +4,7 @@ words (whole-word/runs/, the paper code's input).
 For each claim (Adv-Base, Adv-PTWD and Adv-Mixout vs Standard; RIFT vs Adv-Base, Adv-PTWD and Adv-Mixout; I(S;T|Y) vs I(S;T)) and each of the
 paper's attacks on SST-2 and SNLI: the paired difference in accuracy under attack with its bootstrap and seed
 intervals (bench.report.paired, as the report computes them) under each threat model, on the seeds both threat
-models' cells have so far. Then the clean accuracy of each method under both, and how many of the test words the
+models' cells have so far, printed as STUDY.md quotes them (bold: both intervals exclude 0). Then the clean accuracy of each method under both, and how many of the test words the
 whole-word input makes unknown.
 
     RIFT_BENCH_ASSETS=../shared python results/study/analysis/threat_models.py
@@ -22,14 +22,38 @@ ATTACKS = ["pwws", "genetic"]
 DATASETS = ["sst2", "snli"]
 
 
-def _fmt(d) -> str:
+NAMES = {"standard": "Standard", "adv-base": "Adv-Base", "adv-ptwd": "Adv-PTWD", "adv-mixout": "Adv-Mixout",
+         "rift": "RIFT", "rift-ist": "RIFT-IST", "sst2": "SST-2", "snli": "SNLI", "pwws": "PWWS", "genetic": "Genetic"}
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.1f}".replace("-", "−")
+
+
+def _seeds(seeds) -> str:
+    """``(seed 0)``, ``(seeds 0–2)`` or ``(seeds 0, 2)``."""
+    seeds = sorted(seeds)
+    if len(seeds) == 1:
+        return f"(seed {seeds[0]})"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"(seeds {seeds[0]}–{seeds[-1]})"
+    return f"(seeds {', '.join(map(str, seeds))})"
+
+
+def _fmt(d, seeds) -> str:
+    """A paired difference as STUDY.md quotes it, in points: Δ [bootstrap] seeds [t], bold when both exclude 0."""
     if d is None:
         return "—"
-    text = f"{100 * d.delta:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
+    text = f"{_signed(100 * d.delta)} [{_signed(100 * d.low)}, {_signed(100 * d.high)}]"
     if d.seed_low is not None:
-        text += f" seeds [{100 * d.seed_low:+.1f}, {100 * d.seed_high:+.1f}]"
-    text += f" (n={d.n_seeds})"
-    return f"**{text}**" if d.resolved else text
+        text += f" seeds [{_signed(100 * d.seed_low)}, {_signed(100 * d.seed_high)}]"
+    text = f"**{text}**" if d.resolved else text
+    return f"{text} {_seeds(seeds)}"
+
+
+def _claim(a: str, b: str) -> str:
+    name = f"{NAMES[a]} − {NAMES[b]}"
+    return f"{name} (I(S;T\\|Y) vs I(S;T))" if (a, b) == ("rift", "rift-ist") else name
 
 
 def _groups(runs: Path):
@@ -86,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                     cells[name] = compare_methods(group, a, b) if seeds else None
                 if cells["whole-word"] is None:
                     continue
-                print(f"| {a} − {b} | {dataset} | {attack} | {_fmt(cells['subword'])} | {_fmt(cells['whole-word'])} |")
-    print("\nClean accuracy (%, mean over the seeds whole-word has, PWWS cells):\n")
-    print("| dataset | method | seeds | subword | whole-word |")
-    print("|---|---|---|---|---|")
+                print(f"| {_claim(a, b)} | {NAMES[dataset]} | {NAMES[attack]} | {_fmt(cells['subword'], seeds)} | "
+                      f"{_fmt(cells['whole-word'], seeds)} |")
+    print("\n| clean accuracy (mean over the whole-word seeds, PWWS cells) | subword | whole-word |")
+    print("|---|---|---|")
     for dataset in DATASETS:
         for method in ["standard", "adv-base", "adv-ptwd", "adv-mixout", "rift", "rift-ist"]:
             rows = {}
@@ -101,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 f = frame[(frame["dataset"] == dataset) & (frame["method"] == method) & (frame["attack"] == "pwws")
                           & frame["seed"].isin(seeds)]
                 rows[name] = 100 * f["clean_accuracy"].mean()
-            print(f"| {dataset} | {method} | {', '.join(map(str, sorted(seeds)))} | {rows['subword']:.1f} | "
-                  f"{rows['whole-word']:.1f} |")
+            print(f"| {NAMES[dataset]}, {NAMES[method]} {_seeds(seeds)} | {rows['subword']:.1f} % | "
+                  f"{rows['whole-word']:.1f} % |")
     if not args.no_unknown:
         print()
         for dataset in DATASETS:
