@@ -1,11 +1,12 @@
 """The study's paper claims under both threat models, side by side: subword input (the main grid, runs/) and whole
 words (whole-word/runs/, the paper code's input).
 
-For each claim (Adv-Base, Adv-PTWD and Adv-Mixout vs Standard; RIFT vs Adv-Base, Adv-PTWD and Adv-Mixout; I(S;T|Y) vs I(S;T)) and each of the
-paper's attacks on SST-2 and SNLI: the paired difference in accuracy under attack with its bootstrap and seed
-intervals (bench.report.paired, as the report computes them) under each threat model, on the seeds both threat
-models' cells have so far, printed as STUDY.md quotes them (bold: both intervals exclude 0). Then the clean accuracy of each method under both, and how many of the test words the
-whole-word input makes unknown.
+For each claim (Adv-Base, Adv-PTWD and Adv-Mixout vs Standard; RIFT vs Adv-Base, Adv-PTWD and Adv-Mixout;
+I(S;T|Y) vs I(S;T)) and each of the paper's attacks on SST-2 and SNLI: the paired difference in accuracy under
+attack with its bootstrap and seed intervals (bench.report.paired, as the report computes them) under each threat
+model, on the seeds both methods have under whole words, printed as STUDY.md quotes them (bold: both intervals
+exclude 0). Then the clean accuracy of each method under both, and how many of the test words the whole-word input
+makes unknown.
 
     RIFT_BENCH_ASSETS=../shared python results/study/analysis/threat_models.py
 """
