@@ -216,6 +216,14 @@ def expand_grid(datasets: Iterable[str], models: Iterable[str], methods: Iterabl
     return cells
 
 
+def parse_seeds(values: Iterable[Any]) -> list[int]:
+    """Seeds as a grid file or the command line gives them (``[0, "1"]``) → ``[0, 1]``."""
+    try:
+        return [int(s) for s in values]
+    except (TypeError, ValueError):
+        raise ConfigError(f"seeds must be integers, got {values!r}") from None
+
+
 GRID_KEYS = ("datasets", "models", "methods", "attacks", "seeds", "scale", "set", "sweep")
 
 
@@ -230,10 +238,7 @@ def cells_of_grids(grids: Iterable[dict[str, Any]], extra_set: Iterable[str] = (
     cells: list[Cell] = []
     for grid in grids:
         overrides = [parse_override(str(o)) for o in [*grid.get("set", []), *extra_set]]
-        try:
-            seeds = [int(s) for s in grid["seeds"]]
-        except (TypeError, ValueError):
-            raise ConfigError(f"seeds must be integers, got {grid['seeds']!r}") from None
+        seeds = parse_seeds(grid["seeds"])
         sweeps = [parse_sweep(str(s)) for s in [*grid.get("sweep", []), *extra_sweeps]]
         cells += expand_grid(grid["datasets"], grid["models"], grid["methods"], grid["attacks"], seeds,
                              str(grid["scale"]), overrides, sweeps)
@@ -257,10 +262,7 @@ def select_cells(cells: list[ResolvedCell], chosen: dict[str, list[Any] | str | 
             continue
         field = SELECT_KEYS[key]
         if key == "seeds":
-            try:
-                wanted = [int(s) for s in wanted]
-            except (TypeError, ValueError):
-                raise ConfigError(f"seeds must be integers, got {values!r}") from None
+            wanted = parse_seeds(wanted)
         present = list(dict.fromkeys(getattr(rc.cell, field) for rc in cells))
         missing = [w for w in wanted if w not in present]
         if missing:

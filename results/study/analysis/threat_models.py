@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.report.labels import ATTACK_NAMES, DATASET_NAMES, METHOD_NAMES
+
 CLAIMS = [("adv-base", "standard"), ("adv-ptwd", "standard"), ("adv-mixout", "standard"), ("rift", "adv-base"),
           ("rift", "adv-ptwd"), ("rift", "adv-mixout"),
           ("rift", "rift-ist")]
 ATTACKS = ["pwws", "genetic"]
 DATASETS = ["sst2", "snli"]
 
-
-NAMES = {"standard": "Standard", "adv-base": "Adv-Base", "adv-ptwd": "Adv-PTWD", "adv-mixout": "Adv-Mixout",
-         "rift": "RIFT", "rift-ist": "RIFT-IST", "sst2": "SST-2", "snli": "SNLI", "pwws": "PWWS", "genetic": "Genetic"}
+#: the registries' display names; STUDY.md's tables name the I(S;T) ablation RIFT-IST
+NAMES = {**METHOD_NAMES, "rift-ist": "RIFT-IST", **DATASET_NAMES, **ATTACK_NAMES}
 
 
 def _signed(x: float) -> str:
